@@ -1,0 +1,1 @@
+"""Benchmarks of the package's estimators against the models people would otherwise use."""

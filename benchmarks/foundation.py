@@ -1,0 +1,156 @@
+"""Default estimators against LogisticRegression and Ridge with the same 5 folds.
+
+``python -m benchmarks.foundation [--data-dir DIR] [--out DIR]`` writes ``scores.csv``
+and ``summary.md``. The OpenML sets are chosen by rule, before looking at scores: the
+first five CC18 sets in MANIFEST order with at most 1,000 rows and 40 features, and
+the first three CTR23 sets with at most 1,600 rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+from sklearn.compose import make_column_selector, make_column_transformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from benchmarks.datasets import DEFAULT_DATA_DIR, find_parquet, load_parquet, load_sklearn
+from tabicl import TabICLClassifier, TabICLRegressor
+
+CLASSIFICATION = [
+    ("sklearn", "breast_cancer"),
+    ("sklearn", "wine"),
+    ("sklearn", "digits"),
+    ("cc18", "balance-scale"),
+    ("cc18", "breast-w"),
+    ("cc18", "credit-approval"),
+    ("cc18", "credit-g"),
+    ("cc18", "diabetes"),
+]
+REGRESSION = [
+    ("ctr23", "airfoil_self_noise"),
+    ("ctr23", "concrete_compressive_strength"),
+    ("ctr23", "energy_efficiency"),
+]
+
+
+def linear_pipeline(model):
+    """Impute, scale numbers, one-hot categories: the standard linear baseline."""
+    numeric = make_pipeline(SimpleImputer(), StandardScaler())
+    categorical = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+    )
+    return make_pipeline(
+        make_column_transformer(
+            (numeric, make_column_selector(dtype_include="number")),
+            (categorical, make_column_selector(dtype_exclude="number")),
+        ),
+        model,
+    )
+
+
+def score(task: str, model, X, y, train, test) -> tuple[float, float]:
+    started = time.perf_counter()
+    model.fit(X.iloc[train], y.iloc[train])
+    if task == "classification":
+        proba = model.predict_proba(X.iloc[test])
+        value = (
+            roc_auc_score(y.iloc[test], proba[:, 1])
+            if proba.shape[1] == 2
+            else roc_auc_score(y.iloc[test], proba, multi_class="ovr", labels=model.classes_)
+        )
+    else:
+        value = r2_score(y.iloc[test], model.predict(X.iloc[test]))
+    return value, time.perf_counter() - started
+
+
+def run(data_dir: Path, folds: int, classifier_path=None, regressor_path=None) -> pd.DataFrame:
+    rows = []
+    for task, sets in (("classification", CLASSIFICATION), ("regression", REGRESSION)):
+        for source, name in sets:
+            if source == "sklearn":
+                X, y = load_sklearn(name)
+            else:
+                X, y = load_parquet(find_parquet(data_dir, source, name))
+            X = X.astype({c: "float64" for c in X.columns if X[c].dtype == bool})
+            if task == "classification":
+                splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
+                models = {
+                    "TabICLClassifier": lambda: TabICLClassifier(
+                        model_path=classifier_path, random_state=0
+                    ),
+                    "LogisticRegression": lambda: linear_pipeline(
+                        LogisticRegression(max_iter=2000)
+                    ),
+                }
+            else:
+                splitter = KFold(folds, shuffle=True, random_state=0)
+                models = {
+                    "TabICLRegressor": lambda: TabICLRegressor(
+                        model_path=regressor_path, random_state=0
+                    ),
+                    "Ridge": lambda: linear_pipeline(Ridge()),
+                }
+            for fold, (train, test) in enumerate(splitter.split(X, y)):
+                for model_name, make in models.items():
+                    value, seconds = score(task, make(), X, y, train, test)
+                    rows.append(
+                        dict(
+                            task=task,
+                            dataset=name,
+                            fold=fold,
+                            model=model_name,
+                            metric="roc_auc" if task == "classification" else "r2",
+                            score=value,
+                            seconds=seconds,
+                        )
+                    )
+                    print(
+                        f"{name:32s} fold {fold} {model_name:20s} {value:.4f} {seconds:6.1f}s",
+                        flush=True,
+                    )
+    return pd.DataFrame(rows)
+
+
+def summarise(scores: pd.DataFrame) -> str:
+    lines = []
+    for task, group in scores.groupby("task", sort=False):
+        table = group.pivot_table(
+            index="dataset", columns="model", values="score", aggfunc="mean", sort=False
+        )
+        table.loc["mean"] = table.mean()
+        metric = group["metric"].iloc[0]
+        lines += [
+            f"### {task} ({metric}, mean of {group['fold'].nunique()} folds)",
+            "",
+            table.to_markdown(floatfmt=".4f"),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--classifier", default=None, help="checkpoint dir (default: bundled)")
+    parser.add_argument("--regressor", default=None, help="checkpoint dir (default: bundled)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/foundation"))
+    options = parser.parse_args(argv)
+    scores = run(options.data_dir, options.folds, options.classifier, options.regressor)
+    options.out.mkdir(parents=True, exist_ok=True)
+    scores.to_csv(options.out / "scores.csv", index=False)
+    summary = summarise(scores)
+    (options.out / "summary.md").write_text(summary + "\n")
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()

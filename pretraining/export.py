@@ -1,0 +1,45 @@
+"""Turn a Lightning checkpoint into the safetensors + JSON checkpoint the estimators load."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+from pretraining.module import TabularICLModule
+from tabicl.checkpoint import save_checkpoint
+
+
+def export(checkpoint: str | Path, out_dir: str | Path, command: str = "") -> Path:
+    """Write ``model.safetensors``, ``config.json`` and ``MODEL_CARD.md`` to ``out_dir``.
+
+    ``command`` is the training command recorded in the model card.
+    """
+    checkpoint = Path(checkpoint)
+    # Our own Lightning checkpoint: it holds hyper-parameters besides tensors.
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    module = TabularICLModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    out_dir = save_checkpoint(module.model, out_dir)
+    n_params = sum(p.numel() for p in module.model.parameters())
+    config_yaml = checkpoint.parent.parent / "config.yaml"
+    lines = [
+        f"# Model card: TabularICL ({module.model.config.task})",
+        "",
+        f"- Parameters: {n_params:,}",
+        f"- Optimiser steps: {state['global_step']:,}",
+        f"- Training wall time: {state.get('train_seconds', 0.0) / 60:.1f} min",
+        f"- Hardware: {platform.machine()}, {torch.get_num_threads()} threads, "
+        f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU only'}",
+        f"- Trained with: `{command or 'python -m pretraining fit --config <config>'}`",
+        "",
+        "## Architecture",
+        "",
+        "```json",
+        (out_dir / "config.json").read_text().strip(),
+        "```",
+    ]
+    if config_yaml.is_file():
+        lines += ["", "## Training config", "", "```yaml", config_yaml.read_text().strip(), "```"]
+    (out_dir / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
+    return out_dir

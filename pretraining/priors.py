@@ -1,0 +1,168 @@
+"""Synthetic supervised tables: the tasks the tabular model is pretrained on.
+
+Each table is drawn from one of two function families, then made realistic:
+
+- ``mlp_scm``: a random MLP read as a structural causal model. Noise flows from root
+  causes through layers with varied activations; features and the target are read
+  off random nodes, so some features cause the target, some are its effects and some
+  are unrelated.
+- ``trees``: sums of random axis-aligned trees over independently drawn features,
+  which gives the step-shaped functions gradient boosting is good at.
+
+Targets become 2..K imbalanced classes or stay continuous (heavy tails and
+heteroscedastic noise); features are partly turned categorical, rounded to
+integers, duplicated, and punched with missing values (at random and by value).
+The same seed gives the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ACTIVATIONS = (
+    np.tanh,
+    lambda z: np.maximum(z, 0.0),
+    np.sin,
+    np.abs,
+    lambda z: z,
+    lambda z: 1.0 / (1.0 + np.exp(-z)),
+    lambda z: np.clip(z, -3, 3) ** 2,
+    lambda z: np.sign(z),
+)
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    max_classes: int = 10
+    p_trees: float = 0.35  # share of tables drawn from the tree family
+    p_categorical: float = 0.25  # chance a table has categorical columns at all
+    p_missing: float = 0.3  # chance a table has missing values at all
+    p_integer: float = 0.2  # chance a table has integer-rounded columns
+    p_duplicate: float = 0.1  # chance a table has duplicated columns
+
+
+@dataclass
+class Table:
+    """One synthetic task: ``x`` (rows, features) with NaN for missing, ``y`` (rows,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+def _random_inputs(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    kind = rng.integers(3)
+    if kind == 0:
+        return rng.standard_normal((n, d))
+    if kind == 1:
+        return rng.uniform(-1.7, 1.7, (n, d))
+    # A mixture of Gaussian clusters gives multi-modal marginals.
+    centres = rng.standard_normal((int(rng.integers(2, 6)), d)) * 1.5
+    return centres[rng.integers(len(centres), size=n)] + 0.5 * rng.standard_normal((n, d))
+
+
+def mlp_scm(rng: np.random.Generator, n: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features and a target column read off the nodes of a random noisy MLP."""
+    width = int(rng.integers(max(4, n_features // 2 + 1), 2 * n_features + 8))
+    n_layers = int(rng.integers(2, 5))
+    noise = rng.uniform(0.01, 0.3)
+    h = _random_inputs(rng, n, width)
+    nodes = [h]
+    for _ in range(n_layers):
+        weights = rng.standard_normal((width, width)) / np.sqrt(width)
+        weights *= rng.random((width, width)) < rng.uniform(0.2, 1.0)  # sparse edges
+        activation = ACTIVATIONS[rng.integers(len(ACTIVATIONS))]
+        h = activation(h @ weights * rng.uniform(0.5, 2.5) + rng.standard_normal(width) * 0.5)
+        h = h + noise * rng.standard_normal(h.shape)
+        nodes.append(h)
+    nodes = np.concatenate(nodes[1:], axis=1)  # (n, layers * width)
+    nodes = nodes[:, nodes.std(axis=0) > 1e-8]
+    if nodes.shape[1] < n_features + 1:
+        return trees(rng, n, n_features)
+    picked = rng.choice(nodes.shape[1], n_features + 1, replace=False)
+    return nodes[:, picked[1:]], nodes[:, picked[0]]
+
+
+def trees(rng: np.random.Generator, n: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Independent features and a target that sums random axis-aligned trees."""
+    x = _random_inputs(rng, n, n_features)
+    relevant = rng.choice(n_features, int(rng.integers(1, n_features + 1)), replace=False)
+    y = np.zeros(n)
+    for _ in range(int(rng.integers(1, 16))):
+        depth = int(rng.integers(1, 6))
+        node = np.zeros(n, dtype=np.int64)  # heap index of each row's current node
+        for _ in range(depth):
+            feature = rng.choice(relevant, 2**depth)  # one split per node of this level
+            threshold = rng.standard_normal(2**depth)
+            slot = node - (2 ** np.floor(np.log2(node + 1)).astype(np.int64) - 1)
+            go_right = x[np.arange(n), feature[slot]] > threshold[slot]
+            node = 2 * node + 1 + go_right
+        y += rng.standard_normal(2 ** (depth + 1))[node - (2**depth - 1)]
+    if rng.random() < 0.5:
+        y += x[:, relevant] @ rng.standard_normal(len(relevant)) * rng.uniform(0, 0.5)
+    return x, y
+
+
+def _classes(rng: np.random.Generator, y: np.ndarray, max_classes: int) -> np.ndarray:
+    """Cut a continuous target into 2..max_classes classes of uneven sizes."""
+    k = int(rng.integers(2, max_classes + 1))
+    cuts = np.sort(rng.dirichlet(np.full(k, rng.uniform(0.5, 5.0)))[:-1].cumsum())
+    classes = np.searchsorted(np.quantile(y, cuts), y)
+    return rng.permutation(k)[classes].astype(np.float64)  # class ids carry no order
+
+
+def _regression_target(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
+    y = (y - y.mean()) / (y.std() + 1e-12)
+    scale = 1.0 + rng.uniform(0, 1) * np.abs(y) if rng.random() < 0.3 else 1.0
+    y = y + rng.uniform(0.0, 0.5) * scale * rng.standard_normal(len(y))
+    if rng.random() < 0.2:
+        y = np.sinh(y * rng.uniform(0.5, 2.0))  # heavy tails
+    return y
+
+
+def _make_realistic(rng: np.random.Generator, x: np.ndarray, config: PriorConfig) -> np.ndarray:
+    n, d = x.shape
+    x = x.copy()
+    if rng.random() < config.p_categorical:
+        for j in np.flatnonzero(rng.random(d) < rng.uniform(0.1, 0.7)):
+            k = int(rng.integers(2, 12))
+            codes = np.searchsorted(np.quantile(x[:, j], np.linspace(0, 1, k + 1)[1:-1]), x[:, j])
+            x[:, j] = rng.permutation(k)[codes]
+    if rng.random() < config.p_integer:
+        for j in np.flatnonzero(rng.random(d) < 0.5):
+            x[:, j] = np.round(x[:, j] * rng.choice([1, 3, 10]))
+    if rng.random() < config.p_duplicate and d > 1:
+        source = rng.integers(d, size=int(rng.integers(1, d // 2 + 2)))
+        target = rng.choice(d, len(source), replace=False)
+        x[:, target] = x[:, source] + 0.01 * rng.standard_normal((n, len(source)))
+    if rng.random() < config.p_missing:
+        rate = rng.uniform(0.01, 0.4)
+        columns = rng.random(d) < rng.uniform(0.1, 1.0)
+        if rng.random() < 0.5:  # missing completely at random
+            mask = rng.random((n, d)) < rate
+        else:  # large values go missing more often
+            mask = rng.random((n, d)) < rate * 2 * (x > np.median(x, axis=0))
+        x[mask & columns] = np.nan
+    return x
+
+
+def sample_table(
+    seed: int | np.random.SeedSequence,
+    n_rows: int,
+    n_features: int,
+    task: str,
+    config: PriorConfig,
+) -> Table:
+    """Draw one ``task`` table ("classification" or "regression") of the given size."""
+    rng = np.random.default_rng(seed)
+    family = trees if rng.random() < config.p_trees else mlp_scm
+    with np.errstate(all="ignore"):
+        x, y = family(rng, n_rows, n_features)
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        if task == "classification":
+            y = _classes(rng, y, config.max_classes)
+        else:
+            y = _regression_target(rng, y)
+    return Table(x=_make_realistic(rng, x, config), y=y)

@@ -1,0 +1,49 @@
+"""The ensemble the estimators average over, and how many classes become few.
+
+Each member sees the table through its own feature order (a feature subset when the
+table is wider than the model), its own normaliser and its own relabelling of the
+classes. When there are more classes than the model's ``n_outputs``, a member writes
+each relabelled class in a mixed radix of at most ``n_outputs`` symbols per digit,
+predicts every digit as its own in-context task, and scores a class by the sum of its
+digits' log-probabilities; different relabellings make the members' errors differ.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tabicl.preprocessing import NORMALIZERS
+
+
+@dataclass(frozen=True)
+class Member:
+    features: np.ndarray  # column indices, in the order this member reads them
+    normalizer: str
+    relabel: np.ndarray | None  # class c becomes relabel[c]; None for regression
+
+
+def plan_members(
+    n_members: int,
+    n_features: int,
+    max_features: int,
+    n_classes: int | None,
+    rng: np.random.Generator,
+) -> list[Member]:
+    """Draw ``n_members`` members; normalisers alternate so both are used from two on."""
+    members = []
+    for i in range(n_members):
+        features = rng.permutation(n_features)[:max_features]
+        relabel = None if n_classes is None else rng.permutation(n_classes)
+        members.append(Member(features, NORMALIZERS[i % len(NORMALIZERS)], relabel))
+    return members
+
+
+def digit_labels(n_classes: int, n_outputs: int) -> np.ndarray:
+    """``(n_digits, n_classes)``: the digit each relabelled class has at each position."""
+    n_digits = max(1, math.ceil(math.log(n_classes) / math.log(n_outputs) - 1e-9))
+    base = math.ceil(n_classes ** (1 / n_digits) - 1e-9)
+    classes = np.arange(n_classes)
+    return np.stack([(classes // base**d) % base for d in range(n_digits)])

@@ -1,0 +1,140 @@
+"""From a user's table to the float matrix the model reads, as scikit-learn transformers.
+
+:class:`TableEncoder` turns mixed columns (numbers, bools, categories, strings,
+missing values) into floats with NaN for missing, once per ``fit``.
+:func:`make_normalizer` builds the per-column scaling that ensemble members vary;
+pretraining applies the same normalizers to its synthetic tables.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OrdinalEncoder,
+    QuantileTransformer,
+    RobustScaler,
+)
+from sklearn.utils.validation import check_array, check_is_fitted
+
+NORMALIZERS = ("quantile", "robust")
+
+
+def as_frame(X) -> pd.DataFrame:
+    """``X`` as a DataFrame, with scikit-learn's messages for sparse, 1-D or empty input."""
+    if isinstance(X, pd.DataFrame):
+        check_array(np.zeros(X.shape), ensure_min_samples=1, ensure_min_features=1)
+        return X
+    X = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=1)
+    return pd.DataFrame(X)
+
+
+def _is_categorical(column: pd.Series) -> bool:
+    """Category, string and object columns holding text are categorical."""
+    if isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(column.dtype):
+        if column.dtype != object:
+            return True
+    if column.dtype != object:
+        return False
+    values = column[column.notna()]
+    if values.map(lambda v: isinstance(v, (numbers.Number, np.bool_))).all():
+        return False
+    bad = values[~values.map(lambda v: isinstance(v, (str, numbers.Number, np.bool_)))]
+    if len(bad):
+        raise TypeError(
+            f"column {column.name!r} holds a value of type {type(bad.iloc[0]).__name__} "
+            f"({bad.iloc[0]!r}) at row {bad.index[0]!r}: argument must be a string or a "
+            "number; convert such cells to strings or numbers first"
+        )
+    return True
+
+
+class TableEncoder(TransformerMixin, BaseEstimator):
+    """Encode a mixed-type table as floats, with NaN wherever a value is missing.
+
+    Numeric and bool columns become floats. Category, string and text-holding object
+    columns become ordinal codes; a category first seen at ``transform`` time, like a
+    missing value, becomes NaN, which the model reads as missing.
+
+    Attributes
+    ----------
+    categorical_columns_ : ndarray of bool of shape (n_features,)
+        Which columns were encoded as categories.
+    ordinal_encoder_ : OrdinalEncoder or None
+        The encoder of the categorical columns, if any.
+    """
+
+    def fit(self, X, y=None):
+        frame = as_frame(X)
+        self.categorical_columns_ = np.array([_is_categorical(frame[c]) for c in frame.columns])
+        self.ordinal_encoder_ = None
+        if self.categorical_columns_.any():
+            self.ordinal_encoder_ = OrdinalEncoder(
+                handle_unknown="use_encoded_value",
+                unknown_value=np.nan,
+                encoded_missing_value=np.nan,
+            ).fit(self._categories_as_text(frame))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        frame = as_frame(X)
+        out = np.empty(frame.shape, dtype=np.float64)
+        numeric = ~self.categorical_columns_
+        if numeric.any():
+            values = frame.loc[:, numeric]
+            try:
+                values = values.astype("float64")
+            except (TypeError, ValueError) as error:
+                raise ValueError(
+                    f"a numeric column at fit time cannot be read as numbers now: {error}"
+                ) from error
+            out[:, numeric] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            if np.isinf(out[:, numeric]).any():
+                rows, cols = np.nonzero(np.isinf(out))
+                raise ValueError(
+                    f"Input X contains infinity (first at row {rows[0]}, column "
+                    f"{frame.columns[cols[0]]!r}); replace it with a finite value or NaN"
+                )
+        if self.ordinal_encoder_ is not None:
+            out[:, self.categorical_columns_] = self.ordinal_encoder_.transform(
+                self._categories_as_text(frame)
+            )
+        return out
+
+    def _categories_as_text(self, frame: pd.DataFrame) -> np.ndarray:
+        columns = frame.loc[:, self.categorical_columns_].astype(object)
+        return columns.map(lambda v: np.nan if pd.isna(v) else str(v)).to_numpy(dtype=object)
+
+
+def make_normalizer(kind: str, n_rows: int) -> TransformerMixin:
+    """Per-column scaling, fitted on the context rows, that keeps NaN as NaN.
+
+    ``"quantile"`` maps each column through its empirical CDF to a standard normal;
+    ``"robust"`` centres on the median, scales by the interquartile range and clips
+    at 5 so that outliers cannot dominate.
+    """
+    if kind == "quantile":
+        return QuantileTransformer(
+            output_distribution="normal", n_quantiles=max(2, min(n_rows, 1000)), subsample=None
+        )
+    if kind == "robust":
+        return make_pipeline(
+            RobustScaler(unit_variance=True),
+            FunctionTransformer(np.clip, kw_args={"a_min": -5.0, "a_max": 5.0}),
+        )
+    raise ValueError(f"unknown normalizer {kind!r}; expected one of {NORMALIZERS}")
+
+
+def target_ranks(y_context: np.ndarray) -> QuantileTransformer:
+    """Fit the map from regression targets to ranks in [0, 1] the model reads."""
+    return QuantileTransformer(
+        output_distribution="uniform",
+        n_quantiles=max(2, min(len(y_context), 1000)),
+        subsample=None,
+    ).fit(np.asarray(y_context, dtype=np.float64).reshape(-1, 1))

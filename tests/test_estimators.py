@@ -1,0 +1,188 @@
+"""The scikit-learn contract and input handling of TabICLClassifier and TabICLRegressor."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_diabetes, make_classification
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from tabicl import TabICLClassifier, TabICLRegressor
+
+EXPECTED_FAILED_CHECKS = {
+    "check_dtype_object": (
+        "string columns are supported (string tag), but a cell holding a dict is "
+        "rejected with a TypeError instead of being silently turned into text"
+    ),
+}
+
+
+@parametrize_with_checks(
+    [TabICLClassifier(random_state=0), TabICLRegressor(random_state=0)],
+    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X.iloc[::3], y.iloc[::3]
+
+
+def mixed_frame(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "number": rng.standard_normal(n),
+            "integer": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+            "flag": rng.random(n) < 0.5,
+            "colour": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
+            "city": pd.Series(rng.choice(["paris", "oslo", "lima"], n), dtype="string"),
+            "constant": np.ones(n),
+        }
+    )
+    X.loc[::7, "number"] = np.nan
+    X.loc[::5, "integer"] = pd.NA
+    X.loc[::6, "colour"] = None
+    X.loc[::4, "city"] = pd.NA
+    y = (X["number"].fillna(0) + (X["colour"] == "red") > 0.3).map({True: "yes", False: "no"})
+    return X, y
+
+
+def test_mixed_types_missing_values_and_unseen_categories():
+    X, y = mixed_frame()
+    clf = TabICLClassifier(random_state=0).fit(X, y)
+    assert list(clf.classes_) == ["no", "yes"]
+    assert list(clf.feature_names_in_) == list(X.columns)
+    unseen = X.head(3).copy()
+    unseen["colour"] = pd.Categorical(["purple", "red", "black"])
+    unseen["city"] = pd.Series(["rome", "oslo", None], dtype="string")
+    proba = clf.predict_proba(unseen)
+    assert proba.shape == (3, 2) and np.allclose(proba.sum(axis=1), 1)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array([3, 7]), np.array(["cat", "dog"]), np.array([True, False]), np.array([0.0, 1.0])],
+)
+def test_labels_of_any_type(labels):
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    clf = TabICLClassifier(random_state=0).fit(X, labels[y])
+    assert set(clf.predict(X)) <= set(labels)
+    assert clf.classes_.dtype == labels.dtype
+
+
+def test_thirty_classes():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(30), 10)
+    X = rng.standard_normal((300, 5)) * 0.3 + np.stack([y % 5, y // 5, y % 3, y % 2, y % 7], 1)
+    clf = TabICLClassifier(random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (300, 30) and np.allclose(proba.sum(axis=1), 1)
+    assert clf.score(X, y) > 1 / 30
+
+
+def test_one_column_and_one_query_row():
+    X = np.linspace(0, 1, 40).reshape(-1, 1)
+    y = (X[:, 0] > 0.5).astype(int)
+    clf = TabICLClassifier(random_state=0).fit(X, y)
+    assert clf.predict(X[:1]).shape == (1,)
+
+
+def test_wider_than_model_uses_feature_subsets():
+    X, y = make_classification(n_samples=80, n_features=60, random_state=0)
+    clf = TabICLClassifier(n_estimators=2, random_state=0).fit(X, y)
+    max_features = clf.model_.config.max_features
+    assert all(len(m.features) == min(60, max_features) for m in clf.members_)
+    assert clf.predict_proba(X).shape == (80, 2)
+
+
+def test_predict_batch_size_does_not_change_predictions(cancer):
+    X, y = cancer
+    a = TabICLClassifier(random_state=0, predict_batch_size=7).fit(X, y).predict_proba(X)
+    b = TabICLClassifier(random_state=0, predict_batch_size=1000).fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_random_state_makes_predictions_reproducible(cancer):
+    X, y = cancer
+    a = TabICLClassifier(random_state=3).fit(X, y).predict_proba(X)
+    b = TabICLClassifier(random_state=3).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "message"),
+    [
+        (np.array([[1.0, np.inf], [2.0, 3.0]]), [0, 1], "infinity"),
+        (np.ones((4, 2)), [0, 1, np.nan, 1], "y contains NaN"),
+        (np.ones((4, 2)), [1, 1, 1, 1], "only one class"),
+        (np.ones((0, 2)), [], "0 sample"),
+        (np.ones((3, 0)), [0, 1, 0], "0 feature"),
+        (np.ones((4, 2)), [0, 1, 0], "inconsistent numbers of samples"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(X, y, message):
+    with pytest.raises(ValueError, match=message):
+        TabICLClassifier().fit(X, y)
+
+
+def test_predict_time_feature_checks(cancer):
+    X, y = cancer
+    clf = TabICLClassifier(random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X.iloc[:, :5].to_numpy())
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(X.rename(columns={X.columns[0]: "renamed"}))
+
+
+def test_bad_parameters_raise():
+    X, y = make_classification(n_samples=20, random_state=0)
+    with pytest.raises(ValueError, match="n_estimators"):
+        TabICLClassifier(n_estimators=0).fit(X, y)
+    with pytest.raises(ValueError, match="device"):
+        TabICLClassifier(device="tpu").fit(X, y)
+    with pytest.raises(ValueError, match="regression model"):
+        from tabicl.checkpoint import bundled_checkpoint
+
+        TabICLClassifier(model_path=bundled_checkpoint("regression")).fit(X, y)
+
+
+def test_works_with_sklearn_tools(cancer):
+    X, y = cancer
+    pipeline = make_pipeline(StandardScaler(), TabICLClassifier(n_estimators=1, random_state=0))
+    assert cross_val_score(pipeline, X, y, cv=2, scoring="roc_auc").mean() > 0.5
+    search = GridSearchCV(TabICLClassifier(random_state=0), {"n_estimators": [1, 2]}, cv=2)
+    search.fit(X, y)
+    assert search.best_params_["n_estimators"] in (1, 2)
+    fitted = TabICLClassifier(random_state=0).fit(X, y)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    assert clone(fitted).get_params() == fitted.get_params()
+
+
+def test_regressor_distribution_mean_and_quantiles():
+    X, y = load_diabetes(return_X_y=True)
+    reg = TabICLRegressor(random_state=0).fit(X[::2], y[::2])
+    quantiles = reg.predict_quantiles(X[1::2], [0.1, 0.5, 0.9])
+    assert quantiles.shape == (221, 3)
+    assert np.all(np.diff(quantiles, axis=1) >= 0)
+    assert np.all((quantiles >= y[::2].min()) & (quantiles <= y[::2].max()))
+    distribution = reg.predict_distribution(X[1::2])
+    np.testing.assert_allclose(distribution.sum(axis=1), 1, atol=1e-6)
+    mean = reg.predict(X[1::2])
+    assert mean.shape == (221,) and np.all(np.isfinite(mean))
+    with pytest.raises(ValueError, match="quantiles"):
+        reg.predict_quantiles(X[:2], [0.0, 1.5])
+
+
+def test_regressor_rejects_non_numeric_target():
+    with pytest.raises(ValueError, match="numeric"):
+        TabICLRegressor().fit(np.ones((3, 2)), ["a", "b", "c"])

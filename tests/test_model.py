@@ -1,0 +1,77 @@
+"""The network's hard rules and its checkpoint format."""
+
+import json
+
+import pytest
+import torch
+
+from tabicl.checkpoint import load_checkpoint, save_checkpoint
+from tabicl.model import TabularConfig, TabularICL
+
+SMALL = dict(d_cell=8, n_row_layers=1, d_model=16, n_heads=2, n_icl_layers=2, max_features=6)
+
+
+@pytest.fixture(params=[("classification", 5), ("regression", 16)], ids=["classes", "bins"])
+def model(request):
+    torch.manual_seed(0)
+    task, n_outputs = request.param
+    return TabularICL(TabularConfig(task=task, n_outputs=n_outputs, **SMALL)).eval()
+
+
+def inputs(model, n_context=30, n_query=9, n_features=4):
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(1, n_context + n_query, n_features, generator=generator)
+    x[0, 3, 1] = float("nan")
+    if model.config.task == "classification":
+        y = torch.randint(0, model.config.n_outputs, (1, n_context), generator=generator).float()
+    else:
+        y = torch.rand(1, n_context, generator=generator)
+    return x, y
+
+
+def test_query_rows_are_predicted_independently(model):
+    x, y = inputs(model)
+    n_context = y.shape[1]
+    with torch.no_grad():
+        batch = model(x, y)[0]
+        one_by_one = torch.cat(
+            [
+                model(torch.cat([x[:, :n_context], x[:, i : i + 1]], dim=1), y)[0]
+                for i in range(n_context, x.shape[1])
+            ]
+        )
+    torch.testing.assert_close(batch, one_by_one, atol=1e-5, rtol=0)
+
+
+def test_context_rows_never_see_query_rows(model):
+    x, y = inputs(model)
+    n_context = y.shape[1]
+    changed = x.clone()
+    changed[:, n_context + 1 :] = 100.0  # every query but the first
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, y)[0, 0], model(changed, y)[0, 0], atol=1e-5, rtol=0)
+
+
+def test_output_shape_and_too_many_features(model):
+    x, y = inputs(model)
+    assert model(x, y).shape == (1, 9, model.config.n_outputs)
+    with pytest.raises(ValueError, match="at most 6"):
+        model(torch.randn(1, 39, 7), y)
+
+
+def test_checkpoint_round_trip_without_pickle(model, tmp_path):
+    save_checkpoint(model, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["task"] == model.config.task
+    x, y = inputs(model)
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(tmp_path)(x, y), model(x, y))
+
+
+def test_checkpoint_errors_name_the_problem(model, tmp_path):
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        load_checkpoint(tmp_path)
+    save_checkpoint(model, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "n_icl_layers": 3}))
+    with pytest.raises(ValueError, match="does not match its config"):
+        load_checkpoint(tmp_path)

@@ -14,18 +14,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tabicl import TabICLClassifier, TabICLRegressor
 
-EXPECTED_FAILED_CHECKS = {
-    "check_dtype_object": (
-        "string columns are supported (string tag), but a cell holding a dict is "
-        "rejected with a TypeError instead of being silently turned into text"
-    ),
-}
 
-
-@parametrize_with_checks(
-    [TabICLClassifier(random_state=0), TabICLRegressor(random_state=0)],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
-)
+@parametrize_with_checks([TabICLClassifier(random_state=0), TabICLRegressor(random_state=0)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -181,6 +171,13 @@ def test_regressor_distribution_mean_and_quantiles():
     assert mean.shape == (221,) and np.all(np.isfinite(mean))
     with pytest.raises(ValueError, match="quantiles"):
         reg.predict_quantiles(X[:2], [0.0, 1.5])
+
+
+def test_cells_that_are_neither_text_nor_numbers_are_rejected():
+    X = np.random.default_rng(0).random((6, 2)).astype(object)
+    X[2, 1] = {"foo": "bar"}
+    with pytest.raises(TypeError, match="column 1 holds a value of type dict"):
+        TabICLClassifier().fit(X, [0, 1] * 3)
 
 
 def test_regressor_rejects_non_numeric_target():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 
 import torch
@@ -29,8 +28,7 @@ def export(checkpoint: str | Path, out_dir: str | Path, command: str = "") -> Pa
         f"- Parameters: {n_params:,}",
         f"- Optimiser steps: {state['global_step']:,}",
         f"- Training wall time: {state.get('train_seconds', 0.0) / 60:.1f} min",
-        f"- Hardware: {platform.machine()}, {torch.get_num_threads()} threads, "
-        f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU only'}",
+        f"- Hardware: {state.get('hardware', 'not recorded')}",
         f"- Trained with: `{command or 'python -m pretraining fit --config <config>'}`",
         "",
         "## Architecture",

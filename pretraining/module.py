@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import math
+import os
+import platform
 import time
 
 import lightning as L
 import torch
 
 from tabicl.model import TabularConfig, TabularICL
+
+
+def describe_hardware() -> str:
+    """The machine this process trains on, for the model card."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name()}"
+    return (
+        f"CPU only: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads"
+    )
 
 
 class TabularICLModule(L.LightningModule):
@@ -81,6 +93,7 @@ class TabularICLModule(L.LightningModule):
         self.train_seconds += now - self._since
         self._since = now
         checkpoint["train_seconds"] = self.train_seconds
+        checkpoint["hardware"] = describe_hardware()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.train_seconds = checkpoint.get("train_seconds", 0.0)

@@ -1,7 +1,7 @@
 """The ensemble the estimators average over, and how many classes become few.
 
-Each member sees the table through its own feature order (a feature subset when the
-table is wider than the model), its own normaliser and its own relabelling of the
+Each member sees the table through its own feature order (a window of the columns when
+the table is wider than the model), its own normaliser and its own relabelling of the
 classes. When there are more classes than the model's ``n_outputs``, a member writes
 each relabelled class in a mixed radix of at most ``n_outputs`` symbols per digit,
 predicts every digit as its own in-context task, and scores a class by the sum of its
@@ -32,10 +32,19 @@ def plan_members(
     n_classes: int | None,
     rng: np.random.Generator,
 ) -> list[Member]:
-    """Draw ``n_members`` members; normalisers alternate so both are used from two on."""
+    """Draw ``n_members`` members; normalisers alternate so both are used from two on.
+
+    A table wider than ``max_features`` is dealt out in consecutive windows of one
+    shuffled column order, so that successive members cover every column.
+    """
+    coverage = rng.permutation(n_features)
     members = []
     for i in range(n_members):
-        features = rng.permutation(n_features)[:max_features]
+        if n_features > max_features:
+            window = (i * max_features + np.arange(max_features)) % n_features
+            features = rng.permutation(coverage[window])
+        else:
+            features = rng.permutation(n_features)
         relabel = None if n_classes is None else rng.permutation(n_classes)
         members.append(Member(features, NORMALIZERS[i % len(NORMALIZERS)], relabel))
     return members

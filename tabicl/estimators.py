@@ -89,11 +89,10 @@ class TabICLEstimator(BaseEstimator):
         self, frame: pd.DataFrame, y_labels: np.ndarray, n_classes: int | None
     ) -> None:
         """Everything ``fit`` learns apart from the target encoding."""
-        self.device_ = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu")
-            if self.device == "auto"
-            else self.device
-        )
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but CUDA is not available; use 'auto'")
+        auto = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device_ = torch.device(auto if self.device == "auto" else self.device)
         path = bundled_checkpoint(self._task) if self.model_path is None else self.model_path
         self.model_ = load_checkpoint(path).to(self.device_)
         if self.model_.config.task != self._task:

@@ -183,3 +183,10 @@ def test_cells_that_are_neither_text_nor_numbers_are_rejected():
 def test_regressor_rejects_non_numeric_target():
     with pytest.raises(ValueError, match="numeric"):
         TabICLRegressor().fit(np.ones((3, 2)), ["a", "b", "c"])
+
+
+def test_members_cover_every_column_of_a_wide_table():
+    X, y = make_classification(n_samples=40, n_features=70, random_state=0)
+    clf = TabICLClassifier(n_estimators=3, random_state=0).fit(X, y)
+    seen = np.concatenate([member.features for member in clf.members_])
+    assert set(seen) == set(range(70))

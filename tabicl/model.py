@@ -53,7 +53,7 @@ def label_groups(y_context: torch.Tensor, config: TabularConfig) -> torch.Tensor
     if G == 0:
         return y_context.new_zeros(*y_context.shape, 0)
     if config.task == "classification":
-        return F.one_hot(y_context.long().clamp(0, G - 1), G).to(y_context.dtype)
+        return F.one_hot(y_context.long().clamp(0, G - 1), G).float()
     centres = torch.linspace(0, 1, G, device=y_context.device, dtype=y_context.dtype)
     width = 1 / max(G - 1, 1)
     return (1 - (y_context.unsqueeze(-1) - centres).abs() / width).clamp_min(0)
@@ -85,6 +85,7 @@ class CellEmbedding(nn.Module):
         N = groups.shape[1]
         missing = x.isnan()
         value = torch.where(missing, torch.zeros_like(x), x)
+        groups = groups.to(x.dtype)
         present = (~missing[:, :N]).to(x.dtype)  # (B, N, F)
         counts = torch.einsum("bng,bnf->bfg", groups, present)  # (B, F, G)
         mean = torch.einsum("bng,bnf->bfg", groups, value[:, :N]) / counts.clamp_min(1e-6)

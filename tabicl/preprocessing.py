@@ -35,12 +35,11 @@ def as_frame(X) -> pd.DataFrame:
 
 
 def _is_categorical(column: pd.Series) -> bool:
-    """Category, string and object columns holding text are categorical."""
-    if isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(column.dtype):
-        if column.dtype != object:
-            return True
+    """Category and string columns, and object columns holding text, are categorical."""
     if column.dtype != object:
-        return False
+        return isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(
+            column.dtype
+        )
     values = column[column.notna()]
     if values.map(lambda v: isinstance(v, (numbers.Number, np.bool_))).all():
         return False

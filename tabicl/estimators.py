@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
-from tabicl.ensemble import digit_labels, plan_members
+from tabicl.ensemble import Member, digit_labels, plan_members
 from tabicl.preprocessing import NORMALIZERS, TableEncoder, as_frame, make_normalizer, target_ranks
 
 
@@ -113,26 +113,31 @@ class TabICLEstimator(BaseEstimator):
             self.n_estimators, X_context.shape[1], self.model_.config.max_features, n_classes, rng
         )
 
-    def _member_outputs(self, X) -> list[tuple]:
-        """For each member and each of its label tasks: (member, digit, probabilities)."""
+    def _member_outputs(self, X) -> list[tuple[Member, list[tuple[np.ndarray | None, np.ndarray]]]]:
+        """Per member, its label tasks as (digits of each class or None, probabilities)."""
         check_is_fitted(self)
         frame = as_frame(X)
         validate_data(self, X, reset=False, skip_check_array=True)
         X_query = self.encoder_.transform(frame)
+        queries = {kind: n.transform(X_query) for kind, n in self.normalizers_.items()}
         outputs = []
         for member in self.members_:
-            x_query = self.normalizers_[member.normalizer].transform(X_query)[:, member.features]
+            x_query = queries[member.normalizer][:, member.features]
             x_context = self.context_[member.normalizer][:, member.features]
             if member.relabel is None:
-                outputs.append(
-                    (member, None, self._predict_probabilities(x_context, self.y_context_, x_query))
+                tasks = [(None, self.y_context_)]
+            else:
+                digits = digit_labels(len(member.relabel), self.model_.config.n_outputs)
+                tasks = [(d[member.relabel], d[member.relabel][self.y_context_]) for d in digits]
+            outputs.append(
+                (
+                    member,
+                    [
+                        (class_digits, self._predict_probabilities(x_context, labels, x_query))
+                        for class_digits, labels in tasks
+                    ],
                 )
-                continue
-            for digit in digit_labels(len(member.relabel), self.model_.config.n_outputs):
-                labels = digit[member.relabel[self.y_context_]]
-                outputs.append(
-                    (member, digit, self._predict_probabilities(x_context, labels, x_query))
-                )
+            )
         return outputs
 
     @torch.inference_mode()
@@ -226,7 +231,7 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         self : TabICLClassifier
         """
         frame, y = self._check_fit_input(X, y)
-        if np.any(_isnan(y)):
+        if pd.isna(y).any():
             raise ValueError("Input y contains NaN; drop those rows or fill in their labels")
         check_classification_targets(y)
         self.label_encoder_ = LabelEncoder().fit(y)
@@ -249,14 +254,15 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        log_scores = {}
-        for member, digit, probabilities in self._member_outputs(X):
-            # Class c is relabelled member.relabel[c]; its digit there picks the column.
-            per_class = np.log(np.clip(probabilities[:, digit[member.relabel]], 1e-12, None))
-            log_scores[id(member)] = log_scores.get(id(member), 0.0) + per_class
-        probabilities = [np.exp(s - s.max(axis=1, keepdims=True)) for s in log_scores.values()]
-        probabilities = np.mean([p / p.sum(axis=1, keepdims=True) for p in probabilities], axis=0)
-        return probabilities / probabilities.sum(axis=1, keepdims=True)
+        probabilities = []
+        for _, tasks in self._member_outputs(X):
+            # A class's score is the sum over digits of its digit's log-probability.
+            log_score = sum(np.log(np.clip(p[:, d], 1e-12, None)) for d, p in tasks)
+            member_probabilities = np.exp(log_score - log_score.max(axis=1, keepdims=True))
+            probabilities.append(
+                member_probabilities / member_probabilities.sum(axis=1, keepdims=True)
+            )
+        return np.mean(probabilities, axis=0)
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of each row of ``X``."""
@@ -348,7 +354,7 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         -------
         ndarray of shape (n_samples, K)
         """
-        return np.mean([p for _, _, p in self._member_outputs(X)], axis=0)
+        return np.mean([tasks[0][1] for _, tasks in self._member_outputs(X)], axis=0)
 
     def predict(self, X) -> np.ndarray:
         """Mean of the predictive distribution of each row of ``X``."""
@@ -382,9 +388,3 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         edges = np.arange(n_bins + 1) / n_bins
         ranks = np.stack([[np.interp(q, row, edges) for q in quantiles] for row in cdf])
         return self.target_ranks_.inverse_transform(ranks.reshape(-1, 1)).reshape(ranks.shape)
-
-
-def _isnan(y: np.ndarray) -> np.ndarray:
-    if y.dtype.kind in "fc":
-        return np.isnan(y)
-    return np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in y], dtype=bool)

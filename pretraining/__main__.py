@@ -1,7 +1,11 @@
 """Command line: ``python -m pretraining fit --config pretraining/configs/<name>.yaml``.
 
-``python -m pretraining export CKPT OUT_DIR [--command "..."]`` writes a checkpoint
-the estimators load.
+The model and the data module are chosen in the config (``class_path``), so tables and
+molecules train through the same ``LightningCLI``; configs compose, e.g.
+``--config pretraining/configs/cpu.yaml --config pretraining/configs/regression.yaml``.
+``python -m pretraining export CKPT OUT_DIR [--command "..."]`` writes a checkpoint the
+estimators load; ``python -m pretraining curve CKPT... --datasets NAME... --csv F --plot F``
+scores saved checkpoints on real datasets and draws the learning curve.
 """
 
 from __future__ import annotations
@@ -9,30 +13,50 @@ from __future__ import annotations
 import argparse
 import sys
 
+import lightning as L
 from lightning.pytorch.cli import LightningCLI
 
-from pretraining.data import TablePriorDataModule
+from benchmarks.datasets import DEFAULT_DATA_DIR
 from pretraining.export import export
-from pretraining.module import TabularICLModule
+from pretraining.validation import plot_learning_curve, score_checkpoints
 
 
-class PretrainingCLI(LightningCLI):
-    def add_arguments_to_parser(self, parser) -> None:
-        parser.link_arguments("data.task", "model.config.task")
+def export_main(args: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pretraining export")
+    parser.add_argument("checkpoint")
+    parser.add_argument("out_dir")
+    parser.add_argument("--command", default="", help="training command for the model card")
+    options = parser.parse_args(args)
+    print(export(options.checkpoint, options.out_dir, options.command))
+
+
+def curve_main(args: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pretraining curve")
+    parser.add_argument("checkpoints", nargs="+", help="Lightning checkpoints of one run")
+    parser.add_argument("--datasets", nargs="+", required=True, help="CC18 or CTR23 names")
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    parser.add_argument("--csv", required=True, help="scores per checkpoint and dataset")
+    parser.add_argument("--plot", help="PNG of the mean score against time and tables seen")
+    parser.add_argument("--title", default="")
+    options = parser.parse_args(args)
+    curve = score_checkpoints(options.checkpoints, options.datasets, options.data_dir)
+    curve.to_csv(options.csv, index=False)
+    print(curve.groupby("step")[["train_seconds", "tables_seen", "score"]].mean().to_string())
+    if options.plot:
+        print(plot_learning_curve(curve, options.plot, options.title))
 
 
 def cli_main(args: list[str] | None = None) -> None:
-    if (sys.argv[1:] if args is None else args)[:1] == ["export"]:
-        parser = argparse.ArgumentParser(prog="python -m pretraining export")
-        parser.add_argument("checkpoint")
-        parser.add_argument("out_dir")
-        parser.add_argument("--command", default="", help="training command for the model card")
-        options = parser.parse_args((sys.argv[1:] if args is None else args)[1:])
-        print(export(options.checkpoint, options.out_dir, options.command))
+    args = sys.argv[1:] if args is None else args
+    subcommands = {"export": export_main, "curve": curve_main}
+    if args[:1] and args[0] in subcommands:
+        subcommands[args[0]](args[1:])
         return
-    PretrainingCLI(
-        TabularICLModule,
-        TablePriorDataModule,
+    LightningCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
         args=args,
         save_config_kwargs={"overwrite": True},
     )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from pretraining.priors import PriorConfig, sample_table
+from pretraining.realtables import load_real_tables, sample_real_task
 from tabicl.preprocessing import NORMALIZERS, make_normalizer, target_ranks
 
 
@@ -20,10 +26,14 @@ def make_batch(
     max_rows: int,
     max_features: int,
     cells_per_batch: int,
+    real_tables: str | None = None,
+    p_real: float = 0.0,
 ) -> dict[str, torch.Tensor | int]:
     """Batch ``index`` of the stream: B tables that share rows, features and context size.
 
-    Every table is normalised as the estimators normalise a user's table (context rows
+    A share ``p_real`` of the tables is cut from the real tables under ``real_tables``
+    (when one fits the batch's size), the rest drawn from the synthetic ``prior``. Every
+    table is normalised as the estimators normalise a user's table (context rows
     fit the normaliser), and regression targets become ranks in [0, 1] of the context.
     """
     seeds = np.random.SeedSequence([seed, index])
@@ -33,10 +43,19 @@ def make_batch(
     n_context = int(n_rows * rng.uniform(0.4, 0.9))
     n_tables = max(1, cells_per_batch // (n_rows * (n_features + 4)))
     xs, ys = [], []
+    real = load_real_tables(real_tables) if real_tables and p_real > 0 else ()
     for child in seeds.spawn(n_tables):
-        table = sample_table(child, n_rows, n_features, task, prior)
+        table = None
+        if real and rng.random() < p_real:
+            table = sample_real_task(
+                np.random.default_rng(child), real, n_rows, n_features, task, prior.max_classes
+            )
+        if table is None:
+            table = sample_table(child, n_rows, n_features, task, prior)
         normalizer = make_normalizer(NORMALIZERS[rng.integers(len(NORMALIZERS))], n_context)
-        normalizer.fit(table.x[:n_context])
+        with warnings.catch_warnings():  # a column may be all missing in the context
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            normalizer.fit(table.x[:n_context])
         xs.append(normalizer.transform(table.x))
         y = table.y
         if task == "regression":
@@ -49,18 +68,25 @@ def make_batch(
     }
 
 
-class PriorBatches(Dataset):
-    """Map-style view of the stream: item ``i`` is batch ``i``, whoever computes it."""
+class PriorStream(IterableDataset):
+    """The endless stream of batches, from optimiser step ``start`` on.
 
-    def __init__(self, length: int, **batch_args) -> None:
-        self.length = length
+    Optimiser step ``s`` of process ``rank`` (of ``world_size``) always sees batch
+    ``s * world_size + rank``, however many loader workers share the work (the loader
+    takes their batches round-robin) and whether training started fresh or resumed.
+    """
+
+    def __init__(self, start: int, rank: int = 0, world_size: int = 1, **batch_args) -> None:
+        self.start = start
+        self.rank = rank
+        self.world_size = world_size
         self.batch_args = batch_args
 
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
-        return make_batch(index, **self.batch_args)
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor | int]]:
+        worker = get_worker_info()
+        worker_id, n_workers = (worker.id, worker.num_workers) if worker else (0, 1)
+        for step in itertools.count(self.start + worker_id, n_workers):
+            yield make_batch(step * self.world_size + self.rank, **self.batch_args)
 
 
 class TablePriorDataModule(L.LightningDataModule):
@@ -77,9 +103,12 @@ class TablePriorDataModule(L.LightningDataModule):
         Features per table are drawn uniformly from 1..max_features.
     cells_per_batch : int
         Rows x (features + 4) per batch; small tables come in larger batches.
-    steps_per_epoch : int
-        Length of one pass; tables never repeat across epochs.
+    real_tables : str, optional
+        Folder of parquet tables for self-supervised tasks (a random column is the target).
+    p_real : float
+        Share of tables cut from ``real_tables``.
     seed : int
+        Batch ``s`` of the stream is drawn from ``(seed, s)``.
     num_workers : int
         Processes generating batches beside training.
     """
@@ -92,25 +121,37 @@ class TablePriorDataModule(L.LightningDataModule):
         max_rows: int = 512,
         max_features: int = 20,
         cells_per_batch: int = 100_000,
-        steps_per_epoch: int = 1000,
+        real_tables: str | None = None,
+        p_real: float = 0.0,
         seed: int = 0,
         num_workers: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.prior = prior
+        if real_tables and p_real > 0 and not Path(real_tables).is_dir():
+            raise FileNotFoundError(
+                f"real_tables={real_tables!r} is not a folder: point it at the parquet "
+                "tables (e.g. ../shared/realtables) or set p_real: 0"
+            )
 
     def train_dataloader(self) -> DataLoader:
-        epoch = self.trainer.current_epoch if self.trainer else 0
-        batches = PriorBatches(
-            self.hparams.steps_per_epoch,
-            seed=self.hparams.seed + 1_000_003 * epoch,
+        # One endless epoch from the current optimiser step (already restored when
+        # resuming), so a resumed run continues the stream; max_steps ends it.
+        start = self.trainer.global_step if self.trainer else 0
+        batches = PriorStream(
+            start,
+            rank=self.trainer.global_rank if self.trainer else 0,
+            world_size=self.trainer.world_size if self.trainer else 1,
+            seed=self.hparams.seed,
             task=self.hparams.task,
             prior=self.prior,
             min_rows=self.hparams.min_rows,
             max_rows=self.hparams.max_rows,
             max_features=self.hparams.max_features,
             cells_per_batch=self.hparams.cells_per_batch,
+            real_tables=self.hparams.real_tables,
+            p_real=self.hparams.p_real,
         )
         return DataLoader(
             batches,

@@ -18,7 +18,7 @@ def export(checkpoint: str | Path, out_dir: str | Path, command: str = "") -> Pa
     checkpoint = Path(checkpoint)
     # Our own Lightning checkpoint: it holds hyper-parameters besides tensors.
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    module = TabularICLModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    module = TabularICLModule.load_from_checkpoint(checkpoint, map_location="cpu", init_from=None)
     out_dir = save_checkpoint(module.model, out_dir)
     n_params = sum(p.numel() for p in module.model.parameters())
     config_yaml = checkpoint.parent.parent / "config.yaml"
@@ -27,9 +27,15 @@ def export(checkpoint: str | Path, out_dir: str | Path, command: str = "") -> Pa
         "",
         f"- Parameters: {n_params:,}",
         f"- Optimiser steps: {state['global_step']:,}",
+        f"- Tables seen: {state.get('tables_seen', 0):,}",
         f"- Training wall time: {state.get('train_seconds', 0.0) / 60:.1f} min",
         f"- Hardware: {state.get('hardware', 'not recorded')}",
         f"- Trained with: `{command or 'python -m pretraining fit --config <config>'}`",
+        *(
+            [f"- Started from the weights in `{init_from}` (their own card is in git history)"]
+            if (init_from := state["hyper_parameters"].get("init_from"))
+            else []
+        ),
         "",
         "## Architecture",
         "",

@@ -37,10 +37,15 @@ ACTIVATIONS = (
 class PriorConfig:
     max_classes: int = 10
     p_trees: float = 0.35  # share of tables drawn from the tree family
+    p_fourier: float = 0.15  # share drawn from smooth random Fourier functions; mlp_scm the rest
     p_categorical: float = 0.25  # chance a table has categorical columns at all
     p_missing: float = 0.3  # chance a table has missing values at all
     p_integer: float = 0.2  # chance a table has integer-rounded columns
     p_duplicate: float = 0.1  # chance a table has duplicated columns
+
+    def family_weights(self) -> list[float]:
+        """Probabilities of ``FAMILIES`` in order."""
+        return [1.0 - self.p_trees - self.p_fourier, self.p_trees, self.p_fourier]
 
 
 @dataclass
@@ -63,25 +68,36 @@ def _random_inputs(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 
 
 def mlp_scm(rng: np.random.Generator, n: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features and a target column read off the nodes of a random noisy MLP."""
-    width = int(rng.integers(max(4, n_features // 2 + 1), 2 * n_features + 8))
-    n_layers = int(rng.integers(2, 5))
-    noise = rng.uniform(0.01, 0.3)
+    """Features and a target column read off the nodes of a random noisy MLP.
+
+    The target is a node of the last layer; features are any other nodes, root causes
+    included, so some features cause the target, some are effects of its causes and some
+    are unrelated. A layer no wider than about the number of features keeps the target's
+    causes observable: wide hidden layers made most tasks unlearnable (a random forest
+    sat at chance on 71% of them).
+    """
+    width = int(rng.integers(max(2, n_features // 2), n_features + 3))
+    n_layers = int(rng.integers(1, 4))
+    noise = np.exp(rng.uniform(np.log(0.003), np.log(0.2)))
     h = _random_inputs(rng, n, width)
     nodes = [h]
     for _ in range(n_layers):
         weights = rng.standard_normal((width, width)) / np.sqrt(width)
-        weights *= rng.random((width, width)) < rng.uniform(0.2, 1.0)  # sparse edges
+        weights *= rng.random((width, width)) < rng.uniform(0.3, 1.0)  # sparse edges
         activation = ACTIVATIONS[rng.integers(len(ACTIVATIONS))]
-        h = activation(h @ weights * rng.uniform(0.5, 2.5) + rng.standard_normal(width) * 0.5)
+        h = activation(h @ weights * rng.uniform(0.5, 1.5) + rng.standard_normal(width) * 0.5)
         h = h + noise * rng.standard_normal(h.shape)
         nodes.append(h)
-    nodes = np.concatenate(nodes[1:], axis=1)  # (n, layers * width)
+    target = h[:, rng.integers(width)]
+    nodes = np.concatenate(nodes, axis=1)  # (n, (layers + 1) * width)
     nodes = nodes[:, nodes.std(axis=0) > 1e-8]
-    if nodes.shape[1] < n_features + 1:
+    if nodes.shape[1] < n_features + 1 or target.std() < 1e-8:
         return trees(rng, n, n_features)
-    picked = rng.choice(nodes.shape[1], n_features + 1, replace=False)
-    return nodes[:, picked[1:]], nodes[:, picked[0]]
+    # The target's own column is among the nodes: drop it from the candidates.
+    candidates = np.flatnonzero(~np.all(nodes == target[:, None], axis=0))
+    if len(candidates) < n_features:
+        return trees(rng, n, n_features)
+    return nodes[:, rng.choice(candidates, n_features, replace=False)], target
 
 
 def trees(rng: np.random.Generator, n: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,12 +120,31 @@ def trees(rng: np.random.Generator, n: int, n_features: int) -> tuple[np.ndarray
     return x, y
 
 
-def _classes(rng: np.random.Generator, y: np.ndarray, max_classes: int) -> np.ndarray:
-    """Cut a continuous target into 2..max_classes classes of uneven sizes."""
-    k = int(rng.integers(2, max_classes + 1))
+def cut_into_classes(rng: np.random.Generator, y: np.ndarray, max_classes: int) -> np.ndarray:
+    """Cut a continuous target into 2..max_classes classes of uneven sizes.
+
+    Two classes come up 40% of the time, as binary tasks dominate real benchmarks.
+    """
+    k = 2 if rng.random() < 0.4 else int(rng.integers(3, max_classes + 1))
     cuts = np.sort(rng.dirichlet(np.full(k, rng.uniform(0.5, 5.0)))[:-1].cumsum())
     classes = np.searchsorted(np.quantile(y, cuts), y)
     return rng.permutation(k)[classes].astype(np.float64)  # class ids carry no order
+
+
+def fourier(rng: np.random.Generator, n: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Independent features and a smooth target: random Fourier features of a few of them.
+
+    A draw from a GP-like prior with a random length scale per relevant feature.
+    """
+    x = _random_inputs(rng, n, n_features)
+    relevant = rng.choice(n_features, int(rng.integers(1, min(n_features, 6) + 1)), replace=False)
+    n_waves = 64
+    frequencies = rng.standard_normal((len(relevant), n_waves)) / rng.uniform(
+        0.3, 2.0, (len(relevant), 1)
+    )
+    phases = rng.uniform(0, 2 * np.pi, n_waves)
+    y = np.cos(x[:, relevant] @ frequencies + phases) @ rng.standard_normal(n_waves)
+    return x, y
 
 
 def _regression_target(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
@@ -119,6 +154,9 @@ def _regression_target(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
     if rng.random() < 0.2:
         y = np.sinh(y * rng.uniform(0.5, 2.0))  # heavy tails
     return y
+
+
+FAMILIES = (mlp_scm, trees, fourier)
 
 
 def _make_realistic(rng: np.random.Generator, x: np.ndarray, config: PriorConfig) -> np.ndarray:
@@ -156,13 +194,13 @@ def sample_table(
 ) -> Table:
     """Draw one ``task`` table ("classification" or "regression") of the given size."""
     rng = np.random.default_rng(seed)
-    family = trees if rng.random() < config.p_trees else mlp_scm
+    family = FAMILIES[rng.choice(len(FAMILIES), p=config.family_weights())]
     with np.errstate(all="ignore"):
         x, y = family(rng, n_rows, n_features)
         x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
         if task == "classification":
-            y = _classes(rng, y, config.max_classes)
+            y = cut_into_classes(rng, y, config.max_classes)
         else:
             y = _regression_target(rng, y)
     return Table(x=_make_realistic(rng, x, config), y=y)

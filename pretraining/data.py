@@ -28,8 +28,13 @@ def make_batch(
     cells_per_batch: int,
     real_tables: str | None = None,
     p_real: float = 0.0,
+    curriculum_batches: int = 0,
 ) -> dict[str, torch.Tensor | int]:
     """Batch ``index`` of the stream: B tables that share rows, features and context size.
+
+    With ``curriculum_batches``, the largest table grows linearly from ``4 * min_rows``
+    rows at batch 0 to ``max_rows`` at that batch: short tables are cheap and teach the
+    basics; long contexts come once there is something to refine.
 
     A share ``p_real`` of the tables is cut from the real tables under ``real_tables``
     (when one fits the batch's size), the rest drawn from the synthetic ``prior``. Every
@@ -38,6 +43,9 @@ def make_batch(
     """
     seeds = np.random.SeedSequence([seed, index])
     rng = np.random.default_rng(seeds)
+    if curriculum_batches:
+        start = min(4 * min_rows, max_rows)
+        max_rows = int(start + (max_rows - start) * min(1.0, index / curriculum_batches))
     n_rows = int(np.exp(rng.uniform(np.log(min_rows), np.log(max_rows + 1))))
     n_features = int(rng.integers(1, max_features + 1))
     n_context = int(n_rows * rng.uniform(0.4, 0.9))
@@ -107,6 +115,9 @@ class TablePriorDataModule(L.LightningDataModule):
         Folder of parquet tables for self-supervised tasks (a random column is the target).
     p_real : float
         Share of tables cut from ``real_tables``.
+    curriculum_batches : int
+        Batches of the stream over which the largest table grows to ``max_rows``
+        (0: no curriculum). The stream index counts every process's batches.
     seed : int
         Batch ``s`` of the stream is drawn from ``(seed, s)``.
     num_workers : int
@@ -123,6 +134,7 @@ class TablePriorDataModule(L.LightningDataModule):
         cells_per_batch: int = 100_000,
         real_tables: str | None = None,
         p_real: float = 0.0,
+        curriculum_batches: int = 0,
         seed: int = 0,
         num_workers: int = 1,
     ) -> None:
@@ -152,6 +164,7 @@ class TablePriorDataModule(L.LightningDataModule):
             cells_per_batch=self.hparams.cells_per_batch,
             real_tables=self.hparams.real_tables,
             p_real=self.hparams.p_real,
+            curriculum_batches=self.hparams.curriculum_batches,
         )
         return DataLoader(
             batches,

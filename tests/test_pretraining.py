@@ -151,6 +151,16 @@ def test_stream_partitions_batches_over_processes_and_workers():
     torch.testing.assert_close(workers, single[3:7])
 
 
+def test_curriculum_grows_tables_to_max_rows():
+    def rows(index: int) -> int:
+        batch = make_batch(index, 0, "classification", PriorConfig(), 16, 512, 3, 20000,
+                           curriculum_batches=100)  # fmt: skip
+        return batch["x"].shape[1]
+
+    assert max(rows(i) for i in range(20)) <= 64 + 448 * 19 // 100
+    assert max(rows(i) for i in range(100, 130)) > 256
+
+
 def test_batches_are_seeded_by_index():
     a = make_batch(5, 0, "regression", PriorConfig(), 16, 64, 5, 5000)
     b = make_batch(5, 0, "regression", PriorConfig(), 16, 64, 5, 5000)

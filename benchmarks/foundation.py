@@ -13,15 +13,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from sklearn.compose import make_column_selector, make_column_transformer
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from benchmarks.datasets import DEFAULT_DATA_DIR, find_parquet, load_parquet, load_sklearn
+from benchmarks.peers import linear_pipeline
 from tabicl import TabICLClassifier, TabICLRegressor
 
 CLASSIFICATION = [
@@ -39,21 +36,6 @@ REGRESSION = [
     ("ctr23", "concrete_compressive_strength"),
     ("ctr23", "energy_efficiency"),
 ]
-
-
-def linear_pipeline(model):
-    """Impute, scale numbers, one-hot categories: the standard linear baseline."""
-    numeric = make_pipeline(SimpleImputer(), StandardScaler())
-    categorical = make_pipeline(
-        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
-    )
-    return make_pipeline(
-        make_column_transformer(
-            (numeric, make_column_selector(dtype_include="number")),
-            (categorical, make_column_selector(dtype_exclude="number")),
-        ),
-        model,
-    )
 
 
 def score(task: str, model, X, y, train, test) -> tuple[float, float]:

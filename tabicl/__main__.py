@@ -3,10 +3,14 @@
 Fits the bundled classifier and regressor, with default settings, on datasets that
 ship with scikit-learn and prints their held-out scores next to a standard
 scikit-learn baseline. Nothing is downloaded and nothing is trained.
+
+``python -m tabicl export-onnx --out model.onnx [--task classification|regression]
+[--model-path DIR]`` writes a network as ONNX for ``backend="onnx"``.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
@@ -53,8 +57,29 @@ def _regression() -> None:
         )
 
 
-def main() -> None:
-    """Print held-out scores of the bundled models and of scikit-learn baselines."""
+def _export_onnx(args: argparse.Namespace) -> None:
+    estimator = TabICLClassifier if args.task == "classification" else TabICLRegressor
+    path = estimator(model_path=args.model_path).export_onnx(args.out)
+    print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print held-out scores of the bundled models and of scikit-learn baselines, or
+    export a network as ONNX (``export-onnx``)."""
+    parser = argparse.ArgumentParser(prog="python -m tabicl", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    export = commands.add_parser("export-onnx", help="write a network as ONNX")
+    export.add_argument("--out", required=True, help="the .onnx file to write")
+    export.add_argument(
+        "--task", choices=["classification", "regression"], default="classification"
+    )
+    export.add_argument(
+        "--model-path", default=None, help="checkpoint directory (default: bundled)"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "export-onnx":
+        _export_onnx(args)
+        return
     _classification("breast_cancer", load_breast_cancer)
     _classification("wine", load_wine)
     _regression()

@@ -15,7 +15,9 @@ class Attention(nn.Module):
     """Multi-head attention where the keys/values may be a prefix of the queries.
 
     ``n_keys`` restricts keys and values to the first ``n_keys`` tokens: the tabular
-    model uses it so that every row reads only the labelled context rows.
+    model uses it so that every row reads only the labelled context rows. Split into
+    :meth:`keys_values` and :meth:`read`, it lets tokens read keys/values computed
+    once and cached (the tabular model's fit-once context).
     """
 
     def __init__(self, d_model: int, n_heads: int) -> None:
@@ -29,14 +31,25 @@ class Attention(nn.Module):
     def forward(
         self, x: torch.Tensor, n_keys: int | None = None, causal: bool = False
     ) -> torch.Tensor:
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).split(D, dim=-1)
-        if n_keys is not None:
-            k, v = k[:, :n_keys], v[:, :n_keys]
-        # (B, T|S, D) -> (B, H, T|S, D/H)
-        q, k, v = (t.unflatten(-1, (self.n_heads, -1)).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return self.read(x, *self.keys_values(x[:, :n_keys]), causal=causal)
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the tokens ``x`` (B, S, D), each of shape (B, H, S, D/H)."""
+        D = x.shape[-1]
+        k, v = F.linear(x, self.qkv.weight[D:], self.qkv.bias[D:]).split(D, dim=-1)
+        return self._heads(k), self._heads(v)
+
+    def read(
+        self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, causal: bool = False
+    ) -> torch.Tensor:
+        """The tokens ``x`` (B, T, D) attend to ``keys`` and ``values`` (B, H, S, D/H)."""
+        D = x.shape[-1]
+        q = self._heads(F.linear(x, self.qkv.weight[:D], self.qkv.bias[:D]))
+        y = F.scaled_dot_product_attention(q, keys, values, is_causal=causal)
         return self.out(y.transpose(1, 2).flatten(-2))  # (B, T, D)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, T, D/H)
 
 
 class MLP(nn.Module):
@@ -62,5 +75,12 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, n_keys: int | None = None, causal: bool = False
     ) -> torch.Tensor:
-        x = x + self.attn(self.norm_attn(x), n_keys=n_keys, causal=causal)
+        keys, values = self.attn.keys_values(self.norm_attn(x[:, :n_keys]))
+        return self.read(x, keys, values, causal=causal)
+
+    def read(
+        self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, causal: bool = False
+    ) -> torch.Tensor:
+        """The block for tokens ``x`` whose attention reads the given keys and values."""
+        x = x + self.attn.read(self.norm_attn(x), keys, values, causal=causal)
         return x + self.mlp(self.norm_mlp(x))

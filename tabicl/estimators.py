@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numbers
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import torch
+from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
@@ -19,28 +20,48 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
 from tabicl.ensemble import Member, digit_labels, plan_members
 from tabicl.preprocessing import NORMALIZERS, TableEncoder, as_frame, make_normalizer, target_ranks
+from tabicl.retrieval import Neighbourhoods, stratified_subsample
+
+CONTEXT_SELECTIONS = ("auto", "neighbors", "subsample")
+BACKENDS = ("torch", "onnx")
+# Query batches are padded to a multiple of this many rows: matrix kernels pick their
+# code path by the number of rows, and a fixed granularity makes a row's output the
+# same to the last bit however the rows are batched (scikit-learn's subset invariance).
+QUERY_ROW_BLOCK = 16
 
 
 class TabICLEstimator(BaseEstimator):
-    """Fit stores the encoded training table; predict runs the pretrained model on it.
+    """Fit encodes the training table once; predict reads it for every query row.
 
     Parameters
     ----------
     n_estimators : int, default=4
         Ensemble members, each with its own feature order, normaliser and (for
         classification) relabelling of the classes; their predictions are averaged.
+    max_context_rows : int, default=2048
+        Most training rows one context holds; a larger training set is cut down as
+        ``context_selection`` says. Time and memory grow with it.
+    context_selection : {"auto", "neighbors", "subsample"}, default="auto"
+        With more than ``max_context_rows`` training rows: "neighbors" clusters them
+        and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
+        "subsample" gives each member its own stratified random subset; "auto" is
+        "neighbors" for classification and "subsample" for regression, the better of
+        the two on the large CC18 / CTR23 sets (benchmarks/RESULTS.md).
+    backend : {"torch", "onnx"}, default="torch"
+        "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
+        the ``.onnx`` file) with onnxruntime, which needs no torch; "torch" runs the
+        checkpoint with PyTorch.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Torch device; "auto" picks CUDA when available.
     predict_batch_size : int, default=1024
         Query rows per forward pass: memory grows with it, results do not change.
     model_path : str or Path, default=None
-        Checkpoint directory (``model.safetensors`` + ``config.json``); None uses the
-        checkpoint bundled with the package.
+        Checkpoint directory (``model.safetensors`` + ``config.json``), or the ``.onnx``
+        file for ``backend="onnx"``; None uses the checkpoint bundled with the package.
     random_state : int, RandomState instance or None, default=None
-        Seeds the ensemble's feature orders and relabellings.
+        Seeds the ensemble's feature orders, relabellings and context selection.
     """
 
     _task: str
@@ -49,12 +70,18 @@ class TabICLEstimator(BaseEstimator):
         self,
         n_estimators: int = 4,
         *,
+        max_context_rows: int = 2048,
+        context_selection: str = "auto",
+        backend: str = "torch",
         device: str = "auto",
         predict_batch_size: int = 1024,
         model_path: str | Path | None = None,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.n_estimators = n_estimators
+        self.max_context_rows = max_context_rows
+        self.context_selection = context_selection
+        self.backend = backend
         self.device = device
         self.predict_batch_size = predict_batch_size
         self.model_path = model_path
@@ -68,10 +95,17 @@ class TabICLEstimator(BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
-        for name in ("n_estimators", "predict_batch_size"):
+        for name in ("n_estimators", "max_context_rows", "predict_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.context_selection not in CONTEXT_SELECTIONS:
+            raise ValueError(
+                f"context_selection must be one of {CONTEXT_SELECTIONS}, "
+                f"got {self.context_selection!r}"
+            )
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if not isinstance(self.device, str) or not (
             self.device in ("auto", "cpu") or self.device.startswith("cuda")
         ):
@@ -86,84 +120,183 @@ class TabICLEstimator(BaseEstimator):
         return frame, y
 
     def _fit_context(
-        self, frame: pd.DataFrame, y_labels: np.ndarray, n_classes: int | None
+        self, frame: pd.DataFrame, y_labels: np.ndarray, n_classes: int | None, strata: np.ndarray
     ) -> None:
-        """Everything ``fit`` learns apart from the target encoding."""
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available; use 'auto'")
-        auto = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device_ = torch.device(auto if self.device == "auto" else self.device)
-        path = bundled_checkpoint(self._task) if self.model_path is None else self.model_path
-        self.model_ = load_checkpoint(path).to(self.device_)
+        """Everything ``fit`` learns apart from the target encoding.
+
+        ``strata`` (one integer per row) is what a subsample keeps the proportions of.
+        """
+        self.model_ = self._load_network()
         if self.model_.config.task != self._task:
             raise ValueError(
-                f"model_path={str(path)!r} holds a {self.model_.config.task} model; "
-                f"{type(self).__name__} needs a {self._task} model"
+                f"model_path={str(self.model_path)!r} holds a {self.model_.config.task} "
+                f"model; {type(self).__name__} needs a {self._task} model"
             )
         self.encoder_ = TableEncoder().fit(frame)
         X_context = self.encoder_.transform(frame)
+        # "quantile" always exists: it is the first normaliser and the retrieval space.
         self.normalizers_ = {
             kind: make_normalizer(kind, len(X_context)).fit(X_context)
             for kind in NORMALIZERS[: min(self.n_estimators, len(NORMALIZERS))]
         }
-        self.context_ = {kind: n.transform(X_context) for kind, n in self.normalizers_.items()}
-        self.y_context_ = y_labels
+        context = {kind: n.transform(X_context) for kind, n in self.normalizers_.items()}
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         self.members_ = plan_members(
             self.n_estimators, X_context.shape[1], self.model_.config.max_features, n_classes, rng
         )
+        n_rows = len(X_context)
+        self.neighbourhoods_ = None
+        if n_rows <= self.max_context_rows:
+            member_rows = [[np.arange(n_rows)]] * len(self.members_)
+        elif self._context_selection() == "subsample":
+            member_rows = [
+                [stratified_subsample(strata, self.max_context_rows, rng.integers(2**31))]
+                for _ in self.members_
+            ]
+        else:
+            self.neighbourhoods_ = Neighbourhoods(self.max_context_rows, rng.integers(2**31))
+            self.neighbourhoods_.fit(context["quantile"])
+            member_rows = [self.neighbourhoods_.rows_] * len(self.members_)
+        self.contexts_ = [
+            [
+                self._encode_contexts(member, context[member.normalizer][rows], y_labels[rows])
+                for rows in parts
+            ]
+            for member, parts in zip(self.members_, member_rows, strict=True)
+        ]
 
-    def _member_outputs(self, X) -> list[tuple[Member, list[tuple[np.ndarray | None, np.ndarray]]]]:
-        """Per member, its label tasks as (digits of each class or None, probabilities)."""
+    def _context_selection(self) -> str:
+        if self.context_selection == "auto":
+            return "neighbors" if self._task == "classification" else "subsample"
+        return self.context_selection
+
+    def _load_network(self):
+        """The network behind ``backend``: a TorchNetwork or an OnnxNetwork."""
+        if self.backend == "onnx":
+            from tabicl.onnx import OnnxNetwork
+
+            if self.model_path is None:
+                raise ValueError(
+                    "backend='onnx' needs model_path: an ONNX file written by "
+                    "`python -m tabicl export-onnx --out model.onnx` or by export_onnx"
+                )
+            device = "cpu" if self.device == "auto" else self.device
+            return OnnxNetwork(self.model_path, device=device)
+        # torch is imported here, so that the onnx backend runs where torch is missing.
+        try:
+            import torch
+        except ImportError as error:
+            raise ImportError(
+                "backend='torch' needs PyTorch: install it, or export the network once "
+                "(`python -m tabicl export-onnx`) and use backend='onnx'"
+            ) from error
+
+        from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
+        from tabicl.model import TorchNetwork
+
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but CUDA is not available; use 'auto'")
+        auto = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch.device(auto if self.device == "auto" else self.device)
+        path = bundled_checkpoint(self._task) if self.model_path is None else self.model_path
+        return TorchNetwork(load_checkpoint(path), device)
+
+    def export_onnx(self, path: str | Path) -> Path:
+        """Write the network (``model_path``, or the bundled one) to ``path`` as ONNX.
+
+        The file serves ``backend="onnx"`` with ``model_path=path``, without torch.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        Path
+        """
+        from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
+        from tabicl.onnx import export_onnx
+
+        if self.backend != "torch":
+            raise ValueError("export_onnx reads a torch checkpoint: use backend='torch'")
+        self._check_params()
+        model_path = bundled_checkpoint(self._task) if self.model_path is None else self.model_path
+        return export_onnx(load_checkpoint(model_path), path)
+
+    def _encode_contexts(
+        self, member: Member, x_context: np.ndarray, y_context: np.ndarray
+    ) -> list[LabelTask]:
+        """One encoded context per label task of ``member`` (one, or one per class digit)."""
+        x = x_context[:, member.features]
+        if member.relabel is None:
+            tasks = [(None, self.model_.config.n_outputs, y_context)]
+        else:
+            digits = digit_labels(len(member.relabel), self.model_.config.n_outputs)
+            tasks = [(d[member.relabel], d.max() + 1, d[member.relabel][y_context]) for d in digits]
+        return [
+            LabelTask(class_digits, int(n_labels), self.model_.encode_context(x, labels))
+            for class_digits, n_labels, labels in tasks
+        ]
+
+    def _predict_rows(self, X) -> np.ndarray:
+        """``_combine`` of the members' label-task probabilities, in chunks of rows."""
         check_is_fitted(self)
         frame = as_frame(X)
         validate_data(self, X, reset=False, skip_check_array=True)
+        return np.concatenate(
+            [
+                self._combine(
+                    self._member_outputs(frame.iloc[start : start + self.predict_batch_size])
+                )
+                for start in range(0, len(frame), self.predict_batch_size)
+            ]
+        )
+
+    def _member_outputs(
+        self, frame: pd.DataFrame
+    ) -> list[list[tuple[np.ndarray | None, np.ndarray]]]:
+        """Per member, per label task: (digit of each class or None, probabilities)."""
         X_query = self.encoder_.transform(frame)
         queries = {kind: n.transform(X_query) for kind, n in self.normalizers_.items()}
+        if self.neighbourhoods_ is None:
+            parts = np.zeros(len(frame), dtype=int)
+        else:
+            parts = self.neighbourhoods_.assign(queries["quantile"])
         outputs = []
-        for member in self.members_:
-            x_query = queries[member.normalizer][:, member.features]
-            x_context = self.context_[member.normalizer][:, member.features]
-            if member.relabel is None:
-                tasks = [(None, self.y_context_)]
-            else:
-                digits = digit_labels(len(member.relabel), self.model_.config.n_outputs)
-                tasks = [(d[member.relabel], d[member.relabel][self.y_context_]) for d in digits]
-            outputs.append(
-                (
-                    member,
-                    [
-                        (class_digits, self._predict_probabilities(x_context, labels, x_query))
-                        for class_digits, labels in tasks
-                    ],
-                )
-            )
+        for member, contexts in zip(self.members_, self.contexts_, strict=True):
+            x = queries[member.normalizer][:, member.features]
+            tasks = [
+                (task.class_digits, np.empty((len(frame), task.n_labels))) for task in contexts[0]
+            ]
+            for part in np.unique(parts):
+                rows = parts == part
+                for task, (_, probabilities) in zip(contexts[part], tasks, strict=True):
+                    logits = self._query_logits(task.context, x[rows])
+                    probabilities[rows] = softmax(logits[:, : task.n_labels], axis=1)
+            outputs.append(tasks)
         return outputs
 
-    @torch.inference_mode()
-    def _predict_probabilities(self, x_context, y_context, x_query) -> np.ndarray:
-        """Softmax of the model's outputs for ``x_query``, in chunks of query rows."""
-        context = torch.as_tensor(x_context, dtype=torch.float32, device=self.device_)
-        labels = torch.as_tensor(y_context, dtype=torch.float32, device=self.device_)[None]
-        chunks = []
-        for start in range(0, len(x_query), self.predict_batch_size):
-            query = torch.as_tensor(
-                x_query[start : start + self.predict_batch_size],
-                dtype=torch.float32,
-                device=self.device_,
-            )
-            logits = self.model_(torch.cat([context, query])[None], labels)[0]
-            chunks.append(logits.float())
-        logits = torch.cat(chunks)
-        if self.model_.config.task == "classification":
-            logits = logits[:, : int(y_context.max()) + 1]
-        return torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
+    def _query_logits(self, context, x: np.ndarray) -> np.ndarray:
+        """The network's logits for the rows ``x``, run padded to whole row blocks."""
+        padding = np.zeros((-len(x) % QUERY_ROW_BLOCK, x.shape[1]), dtype=x.dtype)
+        return self.model_.predict_logits(context, np.concatenate([x, padding]))[: len(x)]
+
+    def _combine(self, outputs: list[list[tuple[np.ndarray | None, np.ndarray]]]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class LabelTask(NamedTuple):
+    """One in-context task of a member: its encoded context and how to read its outputs."""
+
+    class_digits: np.ndarray | None  # the digit each class has here; None for regression
+    n_labels: int  # outputs in use: the digit's base, the classes, or every target bin
+    context: object  # the network's encoded context
 
 
 class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     """In-context classifier: predicts from the training table with one forward pass.
 
-    ``fit`` stores the training rows as context and makes no gradient step; predicting
+    ``fit`` encodes the training rows once as context and makes no gradient step; predicting
     runs the pretrained transformer, in which query rows attend to the training rows
     only. Any number of classes, labels of any type, pandas input with numeric,
     bool, category and string columns, and missing values are supported.
@@ -173,13 +306,26 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     n_estimators : int, default=4
         Ensemble members, each with its own feature order, normaliser and relabelling
         of the classes; their probabilities are averaged.
+    max_context_rows : int, default=2048
+        Most training rows one context holds; a larger training set is cut down as
+        ``context_selection`` says. Time and memory grow with it.
+    context_selection : {"auto", "neighbors", "subsample"}, default="auto"
+        With more than ``max_context_rows`` training rows: "neighbors" clusters them
+        and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
+        "subsample" gives each member its own stratified random subset; "auto" is
+        "neighbors" for classification and "subsample" for regression, the better of
+        the two on the large CC18 / CTR23 sets (benchmarks/RESULTS.md).
+    backend : {"torch", "onnx"}, default="torch"
+        "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
+        the ``.onnx`` file) with onnxruntime, which needs no torch; "torch" runs the
+        checkpoint with PyTorch.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Torch device; "auto" picks CUDA when available.
     predict_batch_size : int, default=1024
         Query rows per forward pass: memory grows with it, results do not change.
     model_path : str or Path, default=None
-        Checkpoint directory (``model.safetensors`` + ``config.json``); None uses the
-        classifier bundled with the package.
+        Checkpoint directory (``model.safetensors`` + ``config.json``), or the ``.onnx``
+        file for ``backend="onnx"``; None uses the classifier bundled with the package.
     random_state : int, RandomState instance or None, default=None
         Seeds the ensemble's feature orders and relabellings.
 
@@ -191,8 +337,8 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names seen in ``fit``, when ``X`` had string column names.
-    model_ : TabularICL
-        The pretrained network.
+    model_ : TorchNetwork or OnnxNetwork
+        The pretrained network behind ``backend``; ``model_.config`` is its architecture.
     members_ : list of Member
         The ensemble plan.
 
@@ -219,7 +365,7 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     _task = "classification"
 
     def fit(self, X, y):
-        """Store ``X`` and ``y`` as the context of later predictions.
+        """Encode ``X`` and ``y`` once as the context of later predictions.
 
         Parameters
         ----------
@@ -240,7 +386,8 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
             raise ValueError(
                 f"y has only one class ({self.classes_[0]!r}); a classifier needs at least two"
             )
-        self._fit_context(frame, self.label_encoder_.transform(y), len(self.classes_))
+        y_labels = self.label_encoder_.transform(y)
+        self._fit_context(frame, y_labels, len(self.classes_), strata=y_labels)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -254,8 +401,11 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
+        return self._predict_rows(X)
+
+    def _combine(self, outputs):
         probabilities = []
-        for _, tasks in self._member_outputs(X):
+        for tasks in outputs:
             # A class's score is the sum over digits of its digit's log-probability.
             log_score = sum(np.log(np.clip(p[:, d], 1e-12, None)) for d, p in tasks)
             member_probabilities = np.exp(log_score - log_score.max(axis=1, keepdims=True))
@@ -283,12 +433,27 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
     n_estimators : int, default=4
         Ensemble members, each with its own feature order and normaliser; their
         distributions are averaged.
+    max_context_rows : int, default=2048
+        Most training rows one context holds; a larger training set is cut down as
+        ``context_selection`` says. Time and memory grow with it.
+    context_selection : {"auto", "neighbors", "subsample"}, default="auto"
+        With more than ``max_context_rows`` training rows: "neighbors" clusters them
+        and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
+        "subsample" gives each member its own random subset, stratified by ten bands of
+        target ranks; "auto" is "subsample", which scored better on the large CTR23 sets
+        (benchmarks/RESULTS.md): a neighbourhood's narrow band of target ranks is unlike
+        the tables the regressor was pretrained on.
+    backend : {"torch", "onnx"}, default="torch"
+        "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
+        the ``.onnx`` file) with onnxruntime, which needs no torch; "torch" runs the
+        checkpoint with PyTorch.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Torch device; "auto" picks CUDA when available.
     predict_batch_size : int, default=1024
         Query rows per forward pass: memory grows with it, results do not change.
     model_path : str or Path, default=None
-        Checkpoint directory; None uses the regressor bundled with the package.
+        Checkpoint directory, or the ``.onnx`` file for ``backend="onnx"``; None uses
+        the regressor bundled with the package.
     random_state : int, RandomState instance or None, default=None
         Seeds the ensemble's feature orders.
 
@@ -300,8 +465,8 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         Column names seen in ``fit``, when ``X`` had string column names.
     target_ranks_ : QuantileTransformer
         Maps targets to ranks in [0, 1] and back.
-    model_ : TabularICL
-        The pretrained network.
+    model_ : TorchNetwork or OnnxNetwork
+        The pretrained network behind ``backend``; ``model_.config`` is its architecture.
 
     See Also
     --------
@@ -320,7 +485,7 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
     _task = "regression"
 
     def fit(self, X, y):
-        """Store ``X`` and ``y`` as the context of later predictions.
+        """Encode ``X`` and ``y`` once as the context of later predictions.
 
         Parameters
         ----------
@@ -341,7 +506,9 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         if np.isinf(y).any():
             raise ValueError("Input y contains infinity; drop those rows or clip the targets")
         self.target_ranks_ = target_ranks(y)
-        self._fit_context(frame, self.target_ranks_.transform(y.reshape(-1, 1)).ravel(), None)
+        ranks = self.target_ranks_.transform(y.reshape(-1, 1)).ravel()
+        # Subsamples keep the proportions of ten bands of target ranks.
+        self._fit_context(frame, ranks, None, strata=np.minimum(ranks * 10, 9).astype(int))
         return self
 
     def predict_distribution(self, X) -> np.ndarray:
@@ -354,7 +521,10 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         -------
         ndarray of shape (n_samples, K)
         """
-        return np.mean([tasks[0][1] for _, tasks in self._member_outputs(X)], axis=0)
+        return self._predict_rows(X)
+
+    def _combine(self, outputs):
+        return np.mean([tasks[0][1] for tasks in outputs], axis=0)
 
     def predict(self, X) -> np.ndarray:
         """Mean of the predictive distribution of each row of ``X``."""

@@ -18,33 +18,15 @@ Three stages, cheapest work where the tokens are many:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tabicl.blocks import MLP, Block
-
-Task = Literal["classification", "regression"]
-
-
-@dataclass(frozen=True)
-class TabularConfig:
-    task: Task = "classification"
-    n_outputs: int = 10  # native classes, or bins of the target's rank for regression
-    max_features: int = 100  # learned column identities; wider tables use subsets
-    n_label_groups: int = 10  # classes, or soft bands of target rank; 0 turns them off
-    d_cell: int = 32
-    n_row_layers: int = 0  # attention across a row's cells: costly per cell on a CPU
-    n_row_heads: int = 2
-    d_model: int = 128
-    n_heads: int = 4
-    n_icl_layers: int = 6
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from tabicl.config import TabularConfig
 
 
 def label_groups(y_context: torch.Tensor, config: TabularConfig) -> torch.Tensor:
@@ -59,6 +41,21 @@ def label_groups(y_context: torch.Tensor, config: TabularConfig) -> torch.Tensor
     return (1 - (y_context.unsqueeze(-1) - centres).abs() / width).clamp_min(0)
 
 
+class ColumnContext(NamedTuple):
+    """What a query cell reads from the context rows of its column."""
+
+    mean: torch.Tensor  # (B, F, G) of each label group
+    inverse_variance: torch.Tensor  # (B, F, G), zero for a group with no value
+    summary: torch.Tensor  # (B, 1, F, C) projected mean of the context's cells
+
+
+class Context(NamedTuple):
+    """Everything queries read from an encoded context; it depends on the context only."""
+
+    columns: ColumnContext
+    keys_values: torch.Tensor  # (L, 2, B, H, N, D/H) of every in-context block
+
+
 class CellEmbedding(nn.Module):
     """Every cell becomes a ``C``-vector that knows how its value relates to the labels.
 
@@ -68,6 +65,9 @@ class CellEmbedding(nn.Module):
     per-cell evidence of a naive Bayes model, which makes in-context learning start
     at once instead of after a long plateau. A learned column identity and a summary
     of the column over the context rows are added.
+
+    :meth:`context` returns, beside the context's cells, the :class:`ColumnContext` that
+    :meth:`queries` reads: everything a query cell needs from the context.
     """
 
     def __init__(self, config: TabularConfig) -> None:
@@ -79,24 +79,37 @@ class CellEmbedding(nn.Module):
         self.column = nn.Embedding(config.max_features, C)
         self.column_summary = nn.Linear(C, C)
 
-    def forward(self, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-        # x: (B, R, F); groups: (B, N, G) non-negative membership of context rows.
-        B, R, F_ = x.shape
-        N = groups.shape[1]
+    def context(
+        self, x_context: torch.Tensor, groups: torch.Tensor
+    ) -> tuple[torch.Tensor, ColumnContext]:
+        # x_context: (B, N, F); groups: (B, N, G) non-negative membership of context rows.
+        missing = x_context.isnan()
+        value = torch.where(missing, torch.zeros_like(x_context), x_context)
+        groups = groups.to(x_context.dtype)
+        present = (~missing).to(x_context.dtype)
+        counts = torch.einsum("bng,bnf->bfg", groups, present)  # (B, F, G)
+        mean = torch.einsum("bng,bnf->bfg", groups, value) / counts.clamp_min(1e-6)
+        square = torch.einsum("bng,bnf->bfg", groups, value**2) / counts.clamp_min(1e-6)
+        variance = (square - mean**2).clamp_min(0) + 0.1
+        # A group with no value in a column gives no evidence: its distances are zero.
+        inverse_variance = (counts > 0).to(x_context.dtype) / variance
+        cells = self._cells(x_context, mean, inverse_variance)  # (B, N, F, C)
+        summary = self.column_summary(cells.mean(dim=1, keepdim=True))  # (B, 1, F, C)
+        return cells + summary, ColumnContext(mean, inverse_variance, summary)
+
+    def queries(self, x_query: torch.Tensor, columns: ColumnContext) -> torch.Tensor:
+        cells = self._cells(x_query, columns.mean, columns.inverse_variance)
+        return cells + columns.summary  # (B, M, F, C)
+
+    def _cells(
+        self, x: torch.Tensor, mean: torch.Tensor, inverse_variance: torch.Tensor
+    ) -> torch.Tensor:
         missing = x.isnan()
         value = torch.where(missing, torch.zeros_like(x), x)
-        groups = groups.to(x.dtype)
-        present = (~missing[:, :N]).to(x.dtype)  # (B, N, F)
-        counts = torch.einsum("bng,bnf->bfg", groups, present)  # (B, F, G)
-        mean = torch.einsum("bng,bnf->bfg", groups, value[:, :N]) / counts.clamp_min(1e-6)
-        square = torch.einsum("bng,bnf->bfg", groups, value[:, :N] ** 2) / counts.clamp_min(1e-6)
-        variance = (square - mean**2).clamp_min(0) + 0.1
-        distance = (value.unsqueeze(-1) - mean.unsqueeze(1)) ** 2 / variance.unsqueeze(1)
-        distance = distance * (counts > 0).unsqueeze(1) * (~missing).unsqueeze(-1)  # (B, R, F, G)
+        distance = (value.unsqueeze(-1) - mean.unsqueeze(1)) ** 2  # (B, R, F, G)
+        distance = distance * inverse_variance.unsqueeze(1) * (~missing).unsqueeze(-1)
         inputs = torch.cat([value.unsqueeze(-1), missing.unsqueeze(-1).to(x.dtype), distance], -1)
-        cells = self.value(inputs) + self.column.weight[:F_]  # (B, R, F, C)
-        summary = cells[:, :N].mean(dim=1, keepdim=True)  # (B, 1, F, C), context rows only
-        return cells + self.column_summary(summary)
+        return self.value(inputs) + self.column.weight[: x.shape[-1]]  # (B, R, F, C)
 
 
 class RowEncoder(nn.Module):
@@ -144,6 +157,13 @@ class LabelEmbedding(nn.Module):
 
 
 class InContextLearner(nn.Module):
+    """Blocks over row tokens in which every row reads the context rows only.
+
+    :meth:`context` runs the context rows and returns every block's keys and values;
+    :meth:`queries` runs query rows that read them. The context never sees a query, so
+    encoding it once and reading it for many queries is exact.
+    """
+
     def __init__(self, config: TabularConfig) -> None:
         super().__init__()
         D = config.d_model
@@ -152,16 +172,29 @@ class InContextLearner(nn.Module):
         self.norm = nn.LayerNorm(D)
         self.head = nn.Sequential(MLP(D, expansion=2), nn.GELU(), nn.Linear(D, config.n_outputs))
 
-    def forward(self, rows: torch.Tensor, y_context: torch.Tensor) -> torch.Tensor:
-        N = y_context.shape[1]
-        h = torch.cat([rows[:, :N] + self.label(y_context), rows[:, N:]], dim=1)
-        for block in self.blocks:
-            h = block(h, n_keys=N)  # every row reads the N context rows only
-        return self.head(self.norm(h[:, N:]))  # (B, M, K)
+    def context(self, rows: torch.Tensor, y_context: torch.Tensor) -> torch.Tensor:
+        """(L, 2, B, H, N, D/H): each block's keys and values of the context ``rows``."""
+        h = rows + self.label(y_context)  # (B, N, D)
+        keys_values = []
+        for i, block in enumerate(self.blocks):
+            keys, values = block.attn.keys_values(block.norm_attn(h))
+            keys_values.append(torch.stack([keys, values]))
+            if i + 1 < len(self.blocks):  # the last block's context outputs are never read
+                h = block.read(h, keys, values)
+        return torch.stack(keys_values)
+
+    def queries(self, rows: torch.Tensor, keys_values: torch.Tensor) -> torch.Tensor:
+        h = rows  # (B, M, D)
+        for block, (keys, values) in zip(self.blocks, keys_values, strict=True):
+            h = block.read(h, keys, values)
+        return self.head(self.norm(h))  # (B, M, K)
 
 
 class TabularICL(nn.Module):
     """Maps a labelled context table and a query table to per-query output logits.
+
+    ``forward`` is :meth:`encode_context` followed by :meth:`predict_queries`; calling
+    them apart encodes a context once for any number of query batches.
 
     Parameters
     ----------
@@ -190,13 +223,24 @@ class TabularICL(nn.Module):
         -------
         Tensor of shape (B, M, K)
         """
-        if x.shape[-1] > self.config.max_features:
+        N = y_context.shape[1]
+        return self.predict_queries(self.encode_context(x[:, :N], y_context), x[:, N:])
+
+    def encode_context(self, x_context: torch.Tensor, y_context: torch.Tensor) -> Context:
+        """Encode the labelled rows ``x_context`` (B, N, F) with ``y_context`` (B, N)."""
+        if x_context.shape[-1] > self.config.max_features:
             raise ValueError(
-                f"x has {x.shape[-1]} features; this model reads at most "
+                f"x has {x_context.shape[-1]} features; this model reads at most "
                 f"{self.config.max_features}: pass a subset of the columns"
             )
-        groups = label_groups(y_context, self.config)
-        return self.icl(self.rows(self.cells(x, groups)), y_context)
+        cells, columns = self.cells.context(x_context, label_groups(y_context, self.config))
+        return Context(columns, self.icl.context(self.rows(cells), y_context))
+
+    def predict_queries(self, context: Context, x_query: torch.Tensor) -> torch.Tensor:
+        """Logits (B, M, K) of the rows ``x_query`` (B, M, F) given an encoded context."""
+        return self.icl.queries(
+            self.rows(self.cells.queries(x_query, context.columns)), context.keys_values
+        )
 
     def loss(self, logits: torch.Tensor, y_query: torch.Tensor) -> torch.Tensor:
         """Cross-entropy against class ids, or against the bin of each target rank."""
@@ -207,3 +251,31 @@ class TabularICL(nn.Module):
             return y.long()
         K = self.config.n_outputs
         return (y * K).long().clamp(0, K - 1)
+
+
+class TorchNetwork:
+    """A :class:`TabularICL` behind numpy inputs and outputs, as the estimators call it.
+
+    Parameters
+    ----------
+    model : TabularICL
+    device : torch.device
+    """
+
+    def __init__(self, model: TabularICL, device: torch.device) -> None:
+        self.model = model.to(device)
+        self.device = device
+        self.config = model.config
+
+    @torch.no_grad()
+    def encode_context(self, x_context: np.ndarray, y_context: np.ndarray) -> Context:
+        """The encoded context of one table: ``x_context`` (N, F), ``y_context`` (N,)."""
+        x, y = (torch.as_tensor(a, dtype=torch.float32, device=self.device)[None] for a in
+                (x_context, y_context))  # fmt: skip
+        return self.model.encode_context(x, y)
+
+    @torch.no_grad()
+    def predict_logits(self, context: Context, x_query: np.ndarray) -> np.ndarray:
+        """Logits (M, K) of the rows ``x_query`` (M, F) given an encoded context."""
+        x = torch.as_tensor(x_query, dtype=torch.float32, device=self.device)[None]
+        return self.model.predict_queries(context, x)[0].float().cpu().numpy()

@@ -1,0 +1,294 @@
+"""Speed and memory of the tabular estimators on a CPU, against CatBoost.
+
+``python -m benchmarks.speed`` runs four measurements on synthetic classification
+tables (``make_classification``, 20 features, seed 0) and writes them to
+``benchmarks/results/speed/<measurement>.json``:
+
+- ``profile``: where ``predict_proba`` spends its time (2,500 training + 2,500 test
+  rows, default settings), torch operators by self CPU time;
+- ``cache``: the network alone, one context of 2,500 rows and 2,500 queries in chunks
+  of 1,024: context encoded again for every chunk (the forward pass) against encoded
+  once and read by every chunk (what ``fit`` now stores);
+- ``versus_catboost``: fit + predict on 5,000 x 20 (half train, half test) for ours
+  with ``n_estimators`` 1 and the default 4, and CatBoost at its defaults; rows/s is
+  test rows per second of predict, and (train + test) rows per second of fit + predict;
+- ``memory``: peak resident memory of predicting 100,000 rows with a 10,000-row
+  context (``max_context_rows=10_000``, one member);
+- ``onnx``: the classifier's network, torch eager against onnxruntime (fp32, and int8
+  by ``onnxruntime.quantization.quantize_dynamic``) on several (context rows, query
+  rows) x 20-feature tables: latency, query rows/s, largest probability difference;
+- ``onnx_accuracy``: ROC-AUC of the classifier with ``backend="torch"``, ``"onnx"`` and
+  ``"onnx"`` on the int8 file, on 5 small CC18 sets (2 stratified folds, seed 0).
+
+Every time is the best of ``--repeats`` runs. ``--threads`` caps the threads of torch,
+CatBoost and onnxruntime alike. The ONNX measurements export the bundled classifier
+to ``--onnx-dir`` unless a ``classifier.onnx`` is already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import make_classification
+from sklearn.metrics import roc_auc_score
+
+from tabicl import TabICLClassifier
+
+OUT = Path(__file__).resolve().parent / "results" / "speed"
+ONNX_DATASETS = ("balance-scale", "breast-w", "credit-approval", "credit-g", "diabetes")
+
+
+def table(n_rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    return make_classification(n_samples=n_rows, n_features=20, n_informative=10, random_state=seed)
+
+
+def best_seconds(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def profile(args) -> dict:
+    X, y = table(5000)
+    clf = TabICLClassifier(random_state=0).fit(X[:2500], y[:2500])
+    clf.predict_proba(X[2500:])  # warm-up
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        clf.predict_proba(X[2500:])
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    return {
+        "total_cpu_seconds": total / 1e6,
+        "top_operators": [
+            {"name": e.key, "calls": e.count, "share": round(e.self_cpu_time_total / total, 4)}
+            for e in events[:10]
+        ],
+    }
+
+
+@torch.no_grad()
+def cache(args) -> dict:
+    X, y = table(5000)
+    clf = TabICLClassifier(n_estimators=1, random_state=0).fit(X[:2500], y[:2500])
+    model = clf.model_.model  # the TabularICL behind the torch backend
+    normalizer = clf.normalizers_["quantile"]
+    context = torch.as_tensor(normalizer.transform(X[:2500]), dtype=torch.float32)[None]
+    queries = torch.as_tensor(normalizer.transform(X[2500:]), dtype=torch.float32)[None]
+    labels = torch.as_tensor(y[:2500], dtype=torch.float32)[None]
+    chunks = queries.split(1024, dim=1)
+
+    def uncached():
+        return [model(torch.cat([context, chunk], dim=1), labels) for chunk in chunks]
+
+    def cached():
+        encoded = model.encode_context(context, labels)
+        return [model.predict_queries(encoded, chunk) for chunk in chunks]
+
+    encoded = model.encode_context(context, labels)
+    difference = max(
+        (a - b).abs().max().item()
+        for a, b in zip(
+            uncached(), [model.predict_queries(encoded, c) for c in chunks], strict=True
+        )
+    )
+    seconds = {
+        "context_per_chunk": best_seconds(uncached, args.repeats),
+        "context_once_then_chunks": best_seconds(cached, args.repeats),
+        "chunks_reading_a_stored_context": best_seconds(
+            lambda: [model.predict_queries(encoded, chunk) for chunk in chunks], args.repeats
+        ),
+    }
+    return {
+        "seconds": seconds,
+        "speed_up_predict_after_fit": seconds["context_per_chunk"]
+        / seconds["chunks_reading_a_stored_context"],
+        "max_abs_logit_difference": difference,
+    }
+
+
+def versus_catboost(args) -> dict:
+    from catboost import CatBoostClassifier
+
+    X, y = table(5000)
+    train, test = slice(0, 2500), slice(2500, None)
+    models = {
+        "ours_n_estimators_1": lambda: TabICLClassifier(n_estimators=1, random_state=0),
+        "ours_default": lambda: TabICLClassifier(random_state=0),
+        "catboost_default": lambda: CatBoostClassifier(
+            thread_count=args.threads, random_seed=0, verbose=False, allow_writing_files=False
+        ),
+    }
+    results = {}
+    for name, make in models.items():
+        fit_times, predict_times = [], []
+        for _ in range(args.repeats):
+            model = make()
+            started = time.perf_counter()
+            model.fit(X[train], y[train])
+            fitted = time.perf_counter()
+            proba = model.predict_proba(X[test])
+            fit_times.append(fitted - started)
+            predict_times.append(time.perf_counter() - fitted)
+        fit_seconds, predict_seconds = min(fit_times), min(predict_times)
+        results[name] = {
+            "fit_seconds": fit_seconds,
+            "predict_seconds": predict_seconds,
+            "fit_plus_predict_seconds": fit_seconds + predict_seconds,
+            "predict_rows_per_second": 2500 / predict_seconds,
+            "fit_plus_predict_rows_per_second": 5000 / (fit_seconds + predict_seconds),
+            "roc_auc": roc_auc_score(y[test], proba[:, 1]),
+        }
+    return results
+
+
+def memory(args) -> dict:
+    X, y = table(10_000)
+    queries, _ = table(100_000, seed=1)
+    clf = TabICLClassifier(n_estimators=1, max_context_rows=10_000, random_state=0).fit(X, y)
+    started = time.perf_counter()
+    clf.predict_proba(queries)
+    return {
+        "predict_seconds": time.perf_counter() - started,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
+
+
+def onnx_files(args) -> dict[str, Path]:
+    """The bundled classifier as fp32 and dynamically quantised int8 ONNX files."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    args.onnx_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "fp32": args.onnx_dir / "classifier.onnx",
+        "int8": args.onnx_dir / "classifier-int8.onnx",
+    }
+    if not files["fp32"].exists():
+        TabICLClassifier().export_onnx(files["fp32"])
+    if not files["int8"].exists():
+        # Only the linear layers: ONNX's Attention has no int8 form onnxruntime accepts.
+        quantize_dynamic(
+            files["fp32"],
+            files["int8"],
+            op_types_to_quantize=["MatMul", "Gemm"],
+            weight_type=QuantType.QInt8,
+        )
+    return files
+
+
+def eager_logits(model, x_context, y_context, x_query) -> torch.Tensor:
+    return model.predict_queries(model.encode_context(x_context, y_context), x_query)[0]
+
+
+@torch.no_grad()
+def onnx(args) -> dict:
+    from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
+    from tabicl.onnx import OnnxNetwork
+
+    model = load_checkpoint(bundled_checkpoint("classification"))
+    networks = {
+        name: OnnxNetwork(path, threads=args.threads) for name, path in onnx_files(args).items()
+    }
+    results = []
+    for n_context, n_query in ((100, 100), (1000, 1000), (2500, 2500), (2048, 10_000)):
+        X, y = table(n_context + n_query)
+        x_context, x_query = X[:n_context].astype(np.float32), X[n_context:].astype(np.float32)
+        y_context = y[:n_context].astype(np.float32)
+        tensors = [torch.as_tensor(a)[None] for a in (x_context, y_context, x_query)]
+        row = {"context_rows": n_context, "query_rows": n_query, "features": 20}
+
+        torch_eager = partial(eager_logits, model, *tensors)
+        expected = torch.softmax(torch_eager(), -1).numpy()
+        row["torch_eager_seconds"] = best_seconds(torch_eager, args.repeats)
+        for name, network in networks.items():
+            context = network.encode_context(x_context, y_context)
+            logits = network.predict_logits(context, x_query)
+            probabilities = torch.softmax(torch.as_tensor(logits), -1).numpy()
+            row[f"onnx_{name}_seconds"] = best_seconds(
+                partial(network.predict_logits, context, x_query), args.repeats
+            )
+            row[f"onnx_{name}_max_abs_probability_difference"] = float(
+                np.abs(probabilities - expected).max()
+            )
+            row[f"onnx_{name}_speed_up"] = row["torch_eager_seconds"] / row[f"onnx_{name}_seconds"]
+        for name in ("torch_eager", *(f"onnx_{n}" for n in networks)):
+            row[f"{name}_query_rows_per_second"] = n_query / row[f"{name}_seconds"]
+        results.append(row)
+        print(row, flush=True)
+    return {"tables": results}
+
+
+def onnx_accuracy(args) -> dict:
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import LabelEncoder
+
+    from benchmarks.datasets import DEFAULT_DATA_DIR, find_parquet, load_parquet
+
+    files = onnx_files(args)
+    variants = {"torch": ("torch", None), "onnx_fp32": ("onnx", files["fp32"]),
+                "onnx_int8": ("onnx", files["int8"])}  # fmt: skip
+    scores = {}
+    for name in ONNX_DATASETS:
+        X, y = load_parquet(find_parquet(DEFAULT_DATA_DIR, "cc18", name))
+        y = LabelEncoder().fit_transform(y)
+        folds = StratifiedKFold(2, shuffle=True, random_state=0).split(X, y)
+        per_variant = {variant: [] for variant in variants}
+        for train, test in folds:
+            for variant, (backend, path) in variants.items():
+                clf = TabICLClassifier(backend=backend, model_path=path, random_state=0)
+                proba = clf.fit(X.iloc[train], y[train]).predict_proba(X.iloc[test])
+                multi = proba.shape[1] > 2
+                per_variant[variant].append(
+                    roc_auc_score(y[test], proba if multi else proba[:, 1], multi_class="ovr")
+                )
+        scores[name] = {variant: float(np.mean(s)) for variant, s in per_variant.items()}
+    scores["mean"] = {v: float(np.mean([scores[d][v] for d in ONNX_DATASETS])) for v in variants}
+    return {"roc_auc": scores}
+
+
+MEASUREMENTS = {
+    "profile": profile,
+    "cache": cache,
+    "versus_catboost": versus_catboost,
+    "memory": memory,
+    "onnx": onnx,
+    "onnx_accuracy": onnx_accuracy,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "measurements", nargs="*", choices=list(MEASUREMENTS), default=list(MEASUREMENTS)
+    )
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--onnx-dir", type=Path, default=Path("runs/onnx"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.measurements:
+        result = {
+            "threads": args.threads,
+            "load_average_before": os.getloadavg(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "torch": torch.__version__,
+            **MEASUREMENTS[name](args),
+        }
+        (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(name, json.dumps(result, indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()

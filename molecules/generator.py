@@ -1,0 +1,195 @@
+"""`DemonstrationGenerator`: (SMILES, score) demonstrations in, better molecules out."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from molecules.checkpoint import Generator, bundled_generator, load_generator
+from molecules.chem import canonical_smiles
+from molecules.context import make_context, normalise_scores
+from molecules.sampling import sample_sequences
+
+
+class DemonstrationGenerator:
+    """Generate molecules like the best demonstrations and unlike the worst, in one pass.
+
+    The bundled network reads the demonstrations (motif tokens and their scores,
+    normalised over the demonstrations) and samples new molecules conditioned on a
+    high score. No oracle is called and nothing is trained.
+
+    Parameters
+    ----------
+    model_path : str, optional
+        Checkpoint directory (``python -m molecules export``); the bundled one by default.
+    temperature : float
+        Softmax temperature of sampling: lower is closer to the demonstrations.
+    target_score : float, optional
+        Score, in standard deviations of the demonstrations' scores from their mean,
+        that the generated molecules are conditioned on; by default the best
+        demonstration's.
+    max_rounds : int
+        Sampling rounds at most when duplicates or failures leave fewer than
+        ``n_samples`` molecules.
+
+    Examples
+    --------
+    >>> demos = [("CCO", 0.1), ("c1ccccc1O", 0.8), ("CC(=O)Nc1ccc(O)cc1", 0.9)]
+    >>> out = DemonstrationGenerator().generate(demos, n_samples=5, random_state=0)
+    >>> len(out)
+    5
+    """
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        temperature: float = 1.0,
+        target_score: float | None = None,
+        max_rounds: int = 10,
+    ) -> None:
+        self.model_path = model_path
+        self.temperature = temperature
+        self.target_score = target_score
+        self.max_rounds = max_rounds
+
+    def _generator(self) -> Generator:
+        if not hasattr(self, "generator_"):
+            self.generator_ = load_generator(self.model_path or bundled_generator())
+        return self.generator_
+
+    def generate(
+        self,
+        demos: pd.DataFrame | Sequence[tuple[str, float]],
+        n_samples: int = 100,
+        random_state: int | None = None,
+        invalid: str = "raise",
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Sample ``n_samples`` valid, unique molecules conditioned on ``demos``.
+
+        Parameters
+        ----------
+        demos : DataFrame with columns ``smiles`` and ``score``, or sequence of (smiles, score)
+            At least two demonstrations; higher scores are better.
+        n_samples : int
+            Molecules to return (fewer only if ``max_rounds`` rounds do not find them).
+        random_state : int, optional
+            Seed; the same seed and demonstrations give the same molecules.
+        invalid : {"raise", "skip"}
+            What to do with demonstrations RDKit cannot read: raise a ValueError that
+            lists them, or leave them out with a warning.
+        progress : bool, optional
+            Show a progress bar; by default only on a terminal.
+
+        Returns
+        -------
+        DataFrame
+            ``smiles`` (canonical), ``novel`` (not among the demonstrations) and
+            ``round`` (sampling round that found it). ``attrs`` holds ``sampled``,
+            ``rounds``, ``validity``, ``uniqueness`` and ``novelty``.
+        """
+        if invalid not in ("raise", "skip"):
+            raise ValueError(f"invalid={invalid!r}: use 'raise' or 'skip'")
+        if not isinstance(n_samples, int | np.integer) or n_samples < 1:
+            raise ValueError(f"n_samples={n_samples!r} must be a positive integer")
+        generator = self._generator()
+        smiles, scores = self._read_demos(demos, invalid)
+        rng = np.random.default_rng(random_state)
+        order = rng.permutation(len(smiles))  # the network saw demonstrations in random order
+        ids = [generator.index.encode(generator.tokenizer, smiles[i]) for i in order]
+        normalised = normalise_scores(scores[order])
+        context = make_context(ids, normalised)
+        target = normalised.max() if self.target_score is None else self.target_score
+        torch_rng = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        known = set(smiles)
+        found: dict[str, int] = {}
+        sampled = valid = 0
+        show = None if progress is None else not progress  # None: tqdm decides (a terminal)
+        bar = tqdm(total=n_samples, desc="molecules", disable=show)
+        for round_ in range(self.max_rounds):
+            batch = max(16, int(1.2 * (n_samples - len(found))))
+            sequences = sample_sequences(
+                generator.model,
+                generator.index,
+                context,
+                target,
+                batch,
+                torch_rng,
+                self.temperature,
+            )
+            sampled += batch
+            for sequence in sequences:
+                molecule = self._decode(generator, sequence)
+                if molecule is None:
+                    continue
+                valid += 1
+                if molecule not in found and len(found) < n_samples:
+                    found[molecule] = round_
+                    bar.update(1)
+            if len(found) == n_samples:
+                break
+        bar.close()
+        out = pd.DataFrame({"smiles": list(found), "round": list(found.values())})
+        out.insert(1, "novel", ~out["smiles"].isin(known))
+        out.attrs = {
+            "sampled": sampled,
+            "rounds": round_ + 1,
+            "validity": valid / sampled,
+            "uniqueness": len(found) / max(valid, 1),
+            "novelty": float(out["novel"].mean()) if len(out) else 0.0,
+        }
+        return out
+
+    @staticmethod
+    def _decode(generator: Generator, sequence: list[int] | None) -> str | None:
+        if sequence is None:
+            return None
+        try:
+            return generator.tokenizer.detokenize(generator.index.decode(sequence))
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _read_demos(
+        demos: pd.DataFrame | Sequence[tuple[str, float]], invalid: str
+    ) -> tuple[list[str], np.ndarray]:
+        """Canonical SMILES and float scores of the readable demonstrations."""
+        if isinstance(demos, pd.DataFrame):
+            missing = {"smiles", "score"} - set(demos.columns)
+            if missing:
+                raise ValueError(
+                    f"demos lacks the column(s) {sorted(missing)}: pass a DataFrame with "
+                    "columns 'smiles' and 'score', or a list of (smiles, score) pairs"
+                )
+            pairs = list(zip(demos["smiles"], demos["score"], strict=True))
+        else:
+            pairs = list(demos)
+        try:
+            scores = np.array([float(score) for _, score in pairs])
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"demos must be (smiles, score) pairs with numeric scores: {error}"
+            ) from error
+        if not np.isfinite(scores).all():
+            bad = [i for i in range(len(scores)) if not np.isfinite(scores[i])]
+            raise ValueError(f"demos rows {bad} have a missing or infinite score")
+        canonical = [canonical_smiles(s) for s, _ in pairs]
+        canonical = [None if c is None or "." in c else c for c in canonical]
+        bad = [(i, pairs[i][0]) for i, c in enumerate(canonical) if c is None]
+        if bad:
+            listing = ", ".join(f"row {i}: {s!r}" for i, s in bad)
+            if invalid == "raise":
+                raise ValueError(
+                    f"{len(bad)} demonstration(s) are not valid SMILES of one molecule "
+                    f"({listing}); fix them or pass invalid='skip' to leave them out"
+                )
+            warnings.warn(f"left out {len(bad)} invalid demonstration(s): {listing}", stacklevel=3)
+        keep = [i for i, c in enumerate(canonical) if c is not None]
+        if len(keep) < 2:
+            raise ValueError(f"at least 2 valid demonstrations are needed, got {len(keep)}")
+        return [canonical[i] for i in keep], scores[keep]

@@ -1,0 +1,94 @@
+"""A causal transformer over motif tokens that reads (molecule, score) demonstrations.
+
+A context is a sequence of molecules, each ``<bos>`` followed by its motif tokens (see
+:mod:`molecules.tokenizer`). Every token of a molecule carries that molecule's score,
+normalised over the context, and its position inside the molecule, so the model learns
+p(molecule | score, earlier molecules and their scores); generating with a high score
+after the demonstrations asks for a molecule like their best and unlike their worst.
+
+Shapes: ``B`` contexts (or samples), ``T`` tokens, ``D`` model width, ``V`` tokens in
+the vocabulary, ``L`` layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tabicl.blocks import Block
+
+KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer, keys and values (B, H, S, D/H)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Architecture of :class:`DemonstrationTransformer`."""
+
+    n_tokens: int = 2048  # motif tokens + <pad>, <unk>, <bos>; set from the token index
+    max_motifs: int = 64  # positions inside one molecule, <bos> included
+    d_model: int = 128
+    n_heads: int = 4
+    n_layers: int = 4
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class DemonstrationTransformer(nn.Module):
+    """Token, in-molecule position and score embeddings, causal blocks, a tied output head."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = config
+        D = config.d_model
+        self.token_embedding = nn.Embedding(config.n_tokens, D)
+        self.position_embedding = nn.Embedding(config.max_motifs, D)
+        # Scores are continuous: a small MLP lets nearby scores embed nearby.
+        self.score_embedding = nn.Sequential(nn.Linear(1, D), nn.GELU(), nn.Linear(D, D))
+        self.blocks = nn.ModuleList(Block(D, config.n_heads) for _ in range(config.n_layers))
+        self.norm = nn.LayerNorm(D)
+
+    def embed(
+        self, tokens: torch.Tensor, positions: torch.Tensor, scores: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, T) token ids, positions in their molecule and scores -> (B, T, D)."""
+        positions = positions.clamp(max=self.config.max_motifs - 1)
+        score = self.score_embedding(scores.unsqueeze(-1).to(self.token_embedding.weight.dtype))
+        return self.token_embedding(tokens) + self.position_embedding(positions) + score
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        scores: torch.Tensor,
+        cache: KVCache | None = None,
+    ) -> tuple[torch.Tensor, KVCache]:
+        """Next-token logits (B, T, V) and the keys/values of every layer.
+
+        Without ``cache`` the tokens read each other causally. With ``cache`` (keys and
+        values of earlier tokens, same batch size) ``tokens`` must be one new token per
+        row, which reads the cache and itself.
+        """
+        x = self.embed(tokens, positions, scores)  # (B, T, D)
+        new_cache: KVCache = []
+        for layer, block in enumerate(self.blocks):
+            keys, values = block.attn.keys_values(block.norm_attn(x))  # (B, H, T, D/H)
+            if cache is not None:
+                keys = torch.cat([cache[layer][0], keys], dim=2)
+                values = torch.cat([cache[layer][1], values], dim=2)
+            new_cache.append((keys, values))
+            x = block.read(x, keys, values, causal=cache is None)
+        logits = self.norm(x) @ self.token_embedding.weight.T  # (B, T, V)
+        return logits, new_cache
+
+
+def next_token_loss(
+    model: DemonstrationTransformer, batch: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """Mean cross-entropy of each token given the tokens before it, where ``batch["target"]``
+    is not -100 (padding and the first token after each molecule are left out)."""
+    logits, _ = model(batch["tokens"], batch["positions"], batch["scores"])
+    return F.cross_entropy(logits.flatten(0, 1), batch["target"].flatten(), ignore_index=-100)

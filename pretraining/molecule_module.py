@@ -1,0 +1,214 @@
+"""Lightning module and data module that pretrain the demonstration-conditioned generator.
+
+``python -m pretraining fit --config pretraining/configs/molecules-tiny.yaml``: each
+batch holds contexts drawn on the fly from :mod:`pretraining.molecule_tasks`, and the
+network learns every molecule of a context given its score and the molecules before it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from molecules.chem import read_smiles
+from molecules.context import TokenIndex, collate, make_context, normalise_scores
+from molecules.model import DemonstrationTransformer, GeneratorConfig, next_token_loss
+from molecules.motifs import MotifVocabulary
+from molecules.tokenizer import MotifTokenizer, bundled_tokens, bundled_vocabulary
+from pretraining.module import describe_hardware
+from pretraining.molecule_tasks import MoleculeCorpus, build_corpus, sample_task
+
+
+class MoleculeGeneratorModule(L.LightningModule):
+    """Next-token loss, AdamW and a warm-up + cosine schedule around the generator.
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+        The network; ``n_tokens`` is taken from the token list.
+    lr : float
+        Peak learning rate.
+    weight_decay : float
+        Applied to matrices only.
+    warmup_steps : int
+        Linear warm-up, then cosine decay to 10% of ``lr`` at ``trainer.max_steps``.
+    schedule_seconds : float, optional
+        Wall time the run may take: the decay follows steps or time, whichever runs out
+        first, so that a run stopped by ``max_time`` ends at the low rate.
+    """
+
+    def __init__(
+        self,
+        config: GeneratorConfig = GeneratorConfig(),
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 100,
+        schedule_seconds: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.index = TokenIndex.load(bundled_tokens())
+        self.vocabulary = MotifVocabulary.load(bundled_vocabulary())
+        self.model = DemonstrationTransformer(replace(config, n_tokens=len(self.index)))
+        self.train_seconds = 0.0
+        self._since = time.monotonic()
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = next_token_loss(self.model, batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["tokens"].shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        decay = [p for p in self.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.parameters() if p.dim() < 2]
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": self.hparams.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=self.hparams.lr,
+        )
+        warmup = self.hparams.warmup_steps
+        total = max(self.trainer.max_steps, warmup + 1)
+        seconds = self.hparams.schedule_seconds
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / (total - warmup)
+            if seconds:
+                progress = max(progress, self.elapsed_seconds() / seconds)
+            return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+
+    def elapsed_seconds(self) -> float:
+        """Training wall time so far, across resumptions."""
+        return self.train_seconds + time.monotonic() - self._since
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.train_seconds = self.elapsed_seconds()
+        self._since = time.monotonic()
+        checkpoint["train_seconds"] = self.train_seconds
+        checkpoint["hardware"] = describe_hardware()
+        # The vocabulary the network was trained over, for the export.
+        checkpoint["motif_tokens"] = self.index.tokens
+        checkpoint["motif_merges"] = self.vocabulary.merges
+        checkpoint["motif_max_atoms"] = self.vocabulary.max_atoms
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.train_seconds = checkpoint.get("train_seconds", 0.0)
+        self._since = time.monotonic()
+
+
+def make_molecule_batch(
+    index: int,
+    seed: int,
+    corpus: MoleculeCorpus,
+    min_context: int,
+    max_context: int,
+    tokens_per_batch: int,
+) -> dict[str, torch.Tensor]:
+    """Batch ``index`` of the stream: contexts of one task each, scores z-normalised."""
+    rng = np.random.default_rng([seed, index])
+    contexts, n_tokens = [], 0
+    while n_tokens < tokens_per_batch:
+        n_molecules = int(rng.integers(min_context, max_context + 1))
+        pool, scores, _ = sample_task(rng, corpus, n_molecules)
+        context = make_context([corpus.ids(i) for i in pool], normalise_scores(scores))
+        contexts.append(context)
+        n_tokens += len(context["tokens"])
+    return collate(contexts)
+
+
+class _TaskStream(IterableDataset):
+    def __init__(self, start: int, **batch_args) -> None:
+        self.start, self.batch_args = start, batch_args
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        for step in itertools.count(self.start):
+            yield make_molecule_batch(step, **self.batch_args)
+
+
+class MoleculeTaskDataModule(L.LightningDataModule):
+    """Endless batches of context tasks drawn from a molecule corpus.
+
+    Parameters
+    ----------
+    corpus : str
+        SMILES file (``.smi`` or ``.csv`` with a ``smiles`` column, gzipped or not).
+    n_molecules : int
+        Molecules taken at random from it (tokenising and scoring cost ~10 ms each).
+    cache : str
+        ``.npz`` file where the tokenised and scored corpus is kept between runs.
+    min_context, max_context : int
+        Molecules per context, drawn uniformly.
+    tokens_per_batch : int
+        Contexts are added to a batch until it holds this many tokens.
+    max_tokens : int
+        Molecules with more motif tokens are left out.
+    seed : int
+        Picks the corpus sample and, with the step, each batch.
+    """
+
+    def __init__(
+        self,
+        corpus: str = "../shared/molecules/zinc250k.smi.gz",
+        n_molecules: int = 20000,
+        cache: str = "runs/molecule-corpus.npz",
+        min_context: int = 8,
+        max_context: int = 48,
+        tokens_per_batch: int = 4096,
+        max_tokens: int = 40,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if not Path(corpus).is_file():
+            raise FileNotFoundError(
+                f"corpus={corpus!r} is not a file: point it at a SMILES file such as "
+                "../shared/molecules/zinc250k.smi.gz"
+            )
+
+    def prepare_data(self) -> None:
+        cache = Path(self.hparams.cache)
+        if cache.is_file():
+            return
+        smiles = read_smiles(self.hparams.corpus)
+        rng = np.random.default_rng(self.hparams.seed)
+        picked = rng.choice(len(smiles), min(self.hparams.n_molecules, len(smiles)), False)
+        tokenizer = MotifTokenizer(MotifVocabulary.load(bundled_vocabulary()))
+        corpus = build_corpus(
+            [smiles[i] for i in picked],
+            tokenizer,
+            TokenIndex.load(bundled_tokens()),
+            self.hparams.max_tokens,
+        )
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        corpus.save(cache)
+
+    def setup(self, stage: str) -> None:
+        self.corpus = MoleculeCorpus.load(self.hparams.cache)
+
+    def train_dataloader(self) -> DataLoader:
+        # One endless epoch from the current step, so a resumed run continues the stream.
+        start = self.trainer.global_step if self.trainer else 0
+        stream = _TaskStream(
+            start,
+            seed=self.hparams.seed,
+            corpus=self.corpus,
+            min_context=self.hparams.min_context,
+            max_context=self.hparams.max_context,
+            tokens_per_batch=self.hparams.tokens_per_batch,
+        )
+        return DataLoader(stream, batch_size=None, num_workers=0)

@@ -1,0 +1,124 @@
+"""ONNX export: the same outputs as torch across shapes, pickling, and no torch at all."""
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+
+from tabicl import TabICLClassifier, TabICLRegressor  # noqa: E402
+from tabicl.checkpoint import bundled_checkpoint, load_checkpoint  # noqa: E402
+from tabicl.onnx import OnnxNetwork  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One export per task for the whole module: exporting takes tens of seconds."""
+    folder = tmp_path_factory.mktemp("onnx")
+    return {
+        "classification": TabICLClassifier().export_onnx(folder / "classifier.onnx"),
+        "regression": TabICLRegressor().export_onnx(folder / "regressor.onnx"),
+    }
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize(
+    ("n_context", "n_query", "n_features", "n_classes"),
+    [(1, 1, 1, 2), (37, 5, 3, 10), (2000, 300, 30, 4), (400, 1, 17, 7)],
+)
+def test_network_parity(exported, task, n_context, n_query, n_features, n_classes):
+    rng = np.random.default_rng(n_context)
+    x_context = rng.standard_normal((n_context, n_features))
+    x_context[::3, 0] = np.nan
+    x_query = rng.standard_normal((n_query, n_features))
+    if task == "classification":
+        y_context = rng.integers(0, n_classes, n_context).astype(float)
+    else:
+        y_context = rng.random(n_context)
+    torch_network = load_checkpoint(bundled_checkpoint(task))
+    with torch.no_grad():
+        expected = torch_network.predict_queries(
+            torch_network.encode_context(
+                torch.tensor(x_context, dtype=torch.float32)[None],
+                torch.tensor(y_context, dtype=torch.float32)[None],
+            ),
+            torch.tensor(x_query, dtype=torch.float32)[None],
+        )[0]
+    network = OnnxNetwork(exported[task])
+    logits = network.predict_logits(network.encode_context(x_context, y_context), x_query)
+    expected, logits = (torch.softmax(torch.as_tensor(t), -1) for t in (expected, logits))
+    torch.testing.assert_close(logits, expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(("n_features", "n_classes"), [(100, 7), (12, 2), (3, 10)])
+def test_estimator_parity(exported, n_features, n_classes):
+    rng = np.random.default_rng(n_features)
+    X = rng.standard_normal((240, n_features))
+    y = (X[:, 0] * 3 + X[:, 1]).round().astype(int) % n_classes
+    y[:n_classes] = np.arange(n_classes)
+    fitted = {
+        backend: TabICLClassifier(
+            n_estimators=2,
+            backend=backend,
+            model_path=exported["classification"] if backend == "onnx" else None,
+            random_state=0,
+        ).fit(X[:200], y[:200])
+        for backend in ("torch", "onnx")
+    }
+    expected = fitted["torch"].predict_proba(X[200:])
+    np.testing.assert_allclose(fitted["onnx"].predict_proba(X[200:]), expected, atol=1e-4)
+    restored = pickle.loads(pickle.dumps(fitted["onnx"]))
+    np.testing.assert_allclose(restored.predict_proba(X[200:]), expected, atol=1e-4)
+
+
+def test_regressor_parity(exported):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 40))
+    y = X[:, 0] - 2 * X[:, 1] + 0.1 * rng.standard_normal(150)
+    predictions = [
+        TabICLRegressor(backend=backend, model_path=path, random_state=0)
+        .fit(X[:100], y[:100])
+        .predict_distribution(X[100:])
+        for backend, path in (("torch", None), ("onnx", exported["regression"]))
+    ]
+    np.testing.assert_allclose(*predictions, atol=1e-4)
+
+
+def test_onnx_backend_needs_a_file():
+    with pytest.raises(ValueError, match="model_path"):
+        TabICLClassifier(backend="onnx").fit(np.ones((4, 2)), [0, 1, 0, 1])
+    with pytest.raises(FileNotFoundError, match="export-onnx"):
+        TabICLClassifier(backend="onnx", model_path="missing.onnx").fit(np.ones((4, 2)), [0, 1] * 2)
+
+
+WITHOUT_TORCH = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError(f"{name} is not installed here")
+
+sys.meta_path.insert(0, NoTorch())
+import numpy as np
+from tabicl import TabICLClassifier
+X = np.random.default_rng(0).standard_normal((80, 5))
+clf = TabICLClassifier(backend="onnx", model_path=sys.argv[1], random_state=0)
+proba = clf.fit(X[:60], X[:60, 0] > 0).predict_proba(X[60:])
+assert not any(name.split(".")[0] == "torch" for name in sys.modules)
+print(proba.shape, clf.score(X[60:], X[60:, 0] > 0))
+"""
+
+
+def test_fit_and_predict_without_torch(exported):
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TORCH, str(exported["classification"])],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("(20, 2)")

@@ -50,6 +50,10 @@ class DemonstrationTransformer(nn.Module):
         self.score_embedding = nn.Sequential(nn.Linear(1, D), nn.GELU(), nn.Linear(D, D))
         self.blocks = nn.ModuleList(Block(D, config.n_heads) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(D)
+        # Small embeddings (as GPT-2): the tied head then starts near uniform over the
+        # vocabulary instead of at a loss of ~80 nats from logits of scale sqrt(D).
+        for embedding in (self.token_embedding, self.position_embedding):
+            nn.init.normal_(embedding.weight, std=0.02)
 
     def embed(
         self, tokens: torch.Tensor, positions: torch.Tensor, scores: torch.Tensor

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import math
-import os
-import platform
-import time
-
-import lightning as L
 import torch
 
+from pretraining.base import PretrainingModule
 from tabicl.checkpoint import load_checkpoint
 from tabicl.model import TabularConfig, TabularICL
 
 
-def describe_hardware() -> str:
-    """The machine this process trains on, for the model card."""
-    if torch.cuda.is_available():
-        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name()}"
-    return (
-        f"CPU only: {platform.machine()}, {os.cpu_count()} cores, "
-        f"{torch.get_num_threads()} torch threads"
-    )
-
-
-class TabularICLModule(L.LightningModule):
-    """Loss, optimiser and schedule around a plain :class:`TabularICL`.
+class TabularICLModule(PretrainingModule):
+    """Loss around a plain :class:`TabularICL`; optimiser and schedule as the base.
 
     Parameters
     ----------
@@ -69,9 +54,7 @@ class TabularICLModule(L.LightningModule):
                 )
             self.model.load_state_dict(start.state_dict())
         self.network = torch.compile(self.model) if compile else self.model
-        self.train_seconds = 0.0
         self.tables_seen = 0
-        self._since = time.monotonic()
 
     def setup(self, stage: str) -> None:
         task = getattr(self.trainer.datamodule, "hparams", {}).get("task")
@@ -94,45 +77,10 @@ class TabularICLModule(L.LightningModule):
         self.log("train/tables_seen", float(self.tables_seen), batch_size=1)
         return loss
 
-    def configure_optimizers(self):
-        decay = [p for p in self.parameters() if p.dim() >= 2]
-        no_decay = [p for p in self.parameters() if p.dim() < 2]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.hparams.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=self.hparams.lr,
-        )
-        total = max(self.trainer.max_steps, self.hparams.warmup_steps + 1)
-        warmup = self.hparams.warmup_steps
-
-        seconds = self.hparams.schedule_seconds
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = (step - warmup) / (total - warmup)
-            if seconds:
-                progress = max(progress, self.elapsed_seconds() / seconds)
-            progress = min(1.0, progress)
-            return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
-
-    def elapsed_seconds(self) -> float:
-        """Training wall time so far, across resumptions."""
-        return self.train_seconds + time.monotonic() - self._since
-
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        self.train_seconds = self.elapsed_seconds()
-        self._since = time.monotonic()
-        checkpoint["train_seconds"] = self.train_seconds
+        super().on_save_checkpoint(checkpoint)
         checkpoint["tables_seen"] = self.tables_seen
-        checkpoint["hardware"] = describe_hardware()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.train_seconds = checkpoint.get("train_seconds", 0.0)
+        super().on_load_checkpoint(checkpoint)
         self.tables_seen = checkpoint.get("tables_seen", 0)
-        self._since = time.monotonic()

@@ -8,8 +8,6 @@ network learns every molecule of a context given its score and the molecules bef
 from __future__ import annotations
 
 import itertools
-import math
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,12 +22,12 @@ from molecules.context import TokenIndex, collate, make_context, normalise_score
 from molecules.model import DemonstrationTransformer, GeneratorConfig, next_token_loss
 from molecules.motifs import MotifVocabulary
 from molecules.tokenizer import MotifTokenizer, bundled_tokens, bundled_vocabulary
-from pretraining.module import describe_hardware
+from pretraining.base import PretrainingModule
 from pretraining.molecule_tasks import MoleculeCorpus, build_corpus, sample_task
 
 
-class MoleculeGeneratorModule(L.LightningModule):
-    """Next-token loss, AdamW and a warm-up + cosine schedule around the generator.
+class MoleculeGeneratorModule(PretrainingModule):
+    """Next-token loss around the generator; optimiser and schedule as the base.
 
     Parameters
     ----------
@@ -59,56 +57,18 @@ class MoleculeGeneratorModule(L.LightningModule):
         self.index = TokenIndex.load(bundled_tokens())
         self.vocabulary = MotifVocabulary.load(bundled_vocabulary())
         self.model = DemonstrationTransformer(replace(config, n_tokens=len(self.index)))
-        self.train_seconds = 0.0
-        self._since = time.monotonic()
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = next_token_loss(self.model, batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["tokens"].shape[0])
         return loss
 
-    def configure_optimizers(self):
-        decay = [p for p in self.parameters() if p.dim() >= 2]
-        no_decay = [p for p in self.parameters() if p.dim() < 2]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.hparams.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=self.hparams.lr,
-        )
-        warmup = self.hparams.warmup_steps
-        total = max(self.trainer.max_steps, warmup + 1)
-        seconds = self.hparams.schedule_seconds
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = (step - warmup) / (total - warmup)
-            if seconds:
-                progress = max(progress, self.elapsed_seconds() / seconds)
-            return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
-
-    def elapsed_seconds(self) -> float:
-        """Training wall time so far, across resumptions."""
-        return self.train_seconds + time.monotonic() - self._since
-
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        self.train_seconds = self.elapsed_seconds()
-        self._since = time.monotonic()
-        checkpoint["train_seconds"] = self.train_seconds
-        checkpoint["hardware"] = describe_hardware()
+        super().on_save_checkpoint(checkpoint)
         # The vocabulary the network was trained over, for the export.
         checkpoint["motif_tokens"] = self.index.tokens
         checkpoint["motif_merges"] = self.vocabulary.merges
         checkpoint["motif_max_atoms"] = self.vocabulary.max_atoms
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.train_seconds = checkpoint.get("train_seconds", 0.0)
-        self._since = time.monotonic()
 
 
 def make_molecule_batch(

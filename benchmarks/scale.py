@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.scale`` scores, on one fold of the large CC18/CTR23 sets (more
 rows than a context holds) and the wide and many-class ones, our estimators with each
-``context_selection`` and the three GBDTs at their defaults (``benchmarks/peers.py``).
+``context_selection`` (large sets) or each ``feature_reduction`` (wide sets) and the
+GBDTs at their defaults (``benchmarks/peers.py``).
 
 Protocol: the first fold of a seeded 5-fold split (stratified for classes); the whole
 training fold is used (up to ~43,000 rows), the test fold is cut to ``--max-test-rows``
@@ -32,7 +33,8 @@ LARGE = {
     "ctr23": ["diamonds", "physiochemical_protein", "california_housing"],
 }  # fmt: skip
 WIDE = {"cc18": ["cnae-9", "semeion", "dna"]}
-SELECTIONS = ("neighbors", "subsample")
+# Our variants: the choice each group of datasets puts to the test.
+VARIANTS = {"large": ("neighbors", "subsample"), "wide": ("pca", "subsets")}
 COLUMNS = ["group", "dataset", "model", "n_train", "n_test", "n_features", "n_classes",
            "roc_auc", "accuracy", "balanced_accuracy", "log_loss", "r2", "rmse",
            "fit_seconds", "predict_seconds_per_1k"]  # fmt: skip
@@ -40,10 +42,12 @@ OUT = Path(__file__).resolve().parent / "results" / "scale"
 
 
 def make(name: str, task: str, categorical: list[str], threads: int, seed: int):
-    """``ours-<selection>`` or a GBDT name."""
+    """``ours-<context selection>``, ``ours-<feature reduction>`` or a GBDT name."""
     if name.startswith("ours-"):
         estimator = TabICLClassifier if task == "classification" else TabICLRegressor
-        return estimator(context_selection=name.removeprefix("ours-"), random_state=seed)
+        variant = name.removeprefix("ours-")
+        option = "feature_reduction" if variant in VARIANTS["wide"] else "context_selection"
+        return estimator(**{option: variant}, random_state=seed)
     return make_model(name, task, categorical=categorical, threads=threads, seed=seed)
 
 
@@ -63,7 +67,8 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                 test = cap_rows(test, y, task, args.max_test_rows, args.seed)
                 n_classes = int(y.max()) + 1 if task == "classification" else 0
                 categorical = list(X.select_dtypes("category").columns)
-                for model_name in args.models:
+                ours = [f"ours-{variant}" for variant in VARIANTS[group]]
+                for model_name in args.models or [*ours, *GBDTS]:
                     if (name, model_name) in finished:
                         continue
                     model = make(model_name, task, categorical, args.threads, args.seed)
@@ -93,7 +98,7 @@ def summary(results: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", nargs="+", choices=["large", "wide"], default=["large", "wide"])
-    parser.add_argument("--models", nargs="+", default=[*(f"ours-{s}" for s in SELECTIONS), *GBDTS])
+    parser.add_argument("--models", nargs="+", help="default: our group's variants and the GBDTs")
     parser.add_argument("--max-test-rows", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from molecules.checkpoint import Generator, bundled_generator, load_generator
+from molecules.checkpoint import MOTIFS, TOKENS, bundled_generator, load_generator
 from molecules.chem import canonical_smiles
-from molecules.context import make_context, normalise_scores
-from molecules.sampling import sample_sequences
+from molecules.context import TokenIndex, make_context, normalise_scores
+from molecules.motifs import MotifVocabulary
+from molecules.sampling import TorchDecoder, sample_sequences
+from molecules.tokenizer import MotifTokenizer
 
 
 class DemonstrationGenerator:
@@ -36,6 +38,10 @@ class DemonstrationGenerator:
     max_rounds : int
         Sampling rounds at most when duplicates or failures leave fewer than
         ``n_samples`` molecules.
+    backend : {"torch", "onnx"}
+        "onnx" runs the graphs :func:`molecules.onnx.export_onnx` wrote into the
+        checkpoint directory with onnxruntime; the same seed gives the same molecules
+        as "torch" (the sampling loop and its draws are shared).
 
     Examples
     --------
@@ -51,16 +57,31 @@ class DemonstrationGenerator:
         temperature: float = 1.0,
         target_score: float | None = None,
         max_rounds: int = 10,
+        backend: str = "torch",
     ) -> None:
         self.model_path = model_path
         self.temperature = temperature
         self.target_score = target_score
         self.max_rounds = max_rounds
+        self.backend = backend
 
-    def _generator(self) -> Generator:
-        if not hasattr(self, "generator_"):
-            self.generator_ = load_generator(self.model_path or bundled_generator())
-        return self.generator_
+    def _load(self) -> None:
+        """``decoder_`` behind ``backend``, ``index_`` and ``tokenizer_``, on first use."""
+        if hasattr(self, "decoder_"):
+            return
+        directory = Path(self.model_path or bundled_generator())
+        if self.backend == "onnx":
+            from molecules.onnx import OnnxDecoder
+
+            self.decoder_ = OnnxDecoder(directory)
+            self.index_ = TokenIndex.load(directory / TOKENS)
+            self.tokenizer_ = MotifTokenizer(MotifVocabulary.load(directory / MOTIFS))
+        elif self.backend == "torch":
+            generator = load_generator(directory)
+            self.decoder_ = TorchDecoder(generator.model)
+            self.index_, self.tokenizer_ = generator.index, generator.tokenizer
+        else:
+            raise ValueError(f"backend={self.backend!r}: use 'torch' or 'onnx'")
 
     def generate(
         self,
@@ -97,15 +118,14 @@ class DemonstrationGenerator:
             raise ValueError(f"invalid={invalid!r}: use 'raise' or 'skip'")
         if not isinstance(n_samples, int | np.integer) or n_samples < 1:
             raise ValueError(f"n_samples={n_samples!r} must be a positive integer")
-        generator = self._generator()
+        self._load()
         smiles, scores = self._read_demos(demos, invalid)
         rng = np.random.default_rng(random_state)
         order = rng.permutation(len(smiles))  # the network saw demonstrations in random order
-        ids = [generator.index.encode(generator.tokenizer, smiles[i]) for i in order]
+        ids = [self.index_.encode(self.tokenizer_, smiles[i]) for i in order]
         normalised = normalise_scores(scores[order])
         context = make_context(ids, normalised)
         target = normalised.max() if self.target_score is None else self.target_score
-        torch_rng = torch.Generator().manual_seed(int(rng.integers(2**31)))
         known = set(smiles)
         found: dict[str, int] = {}
         sampled = valid = 0
@@ -114,17 +134,11 @@ class DemonstrationGenerator:
         for round_ in range(self.max_rounds):
             batch = max(16, int(1.2 * (n_samples - len(found))))
             sequences = sample_sequences(
-                generator.model,
-                generator.index,
-                context,
-                target,
-                batch,
-                torch_rng,
-                self.temperature,
+                self.decoder_, self.index_, context, target, batch, rng, self.temperature
             )
             sampled += batch
             for sequence in sequences:
-                molecule = self._decode(generator, sequence)
+                molecule = self._decode(sequence)
                 if molecule is None:
                     continue
                 valid += 1
@@ -145,12 +159,11 @@ class DemonstrationGenerator:
         }
         return out
 
-    @staticmethod
-    def _decode(generator: Generator, sequence: list[int] | None) -> str | None:
+    def _decode(self, sequence: list[int] | None) -> str | None:
         if sequence is None:
             return None
         try:
-            return generator.tokenizer.detokenize(generator.index.decode(sequence))
+            return self.tokenizer_.detokenize(self.index_.decode(sequence))
         except ValueError:
             return None
 

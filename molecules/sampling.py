@@ -3,56 +3,125 @@
 At each step a sample may only draw tokens whose parent bond type matches its open
 attachment on top of the stack (a root token first), and only tokens whose new
 attachments still fit in the remaining length, so every sequence closes before
-``max_motifs``. Shapes: ``N`` samples, ``V`` tokens, ``S`` context tokens.
+``max_motifs``.
+
+One loop, :func:`sample_sequences`, serves both backends. A :class:`Decoder` reads the
+context once and returns a :data:`NextLogits` step; the loop masks its logits and
+draws with numpy. :class:`TorchDecoder` runs the torch network and
+:class:`molecules.onnx.OnnxDecoder` its ONNX export; because the draws are the same,
+the same seed gives the same molecules with either (up to float rounding: a token
+differs only where a uniform draw falls within the logits' rounding of the boundary
+between two tokens). Shapes: ``N`` samples, ``V`` tokens, ``S`` context tokens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import numpy as np
 import torch
 
 from molecules.context import BOS, SPECIAL, TokenIndex
-from molecules.model import DemonstrationTransformer
+from molecules.model import DemonstrationTransformer, GeneratorConfig
+
+NextLogits = Callable[[np.ndarray, int], np.ndarray]
+"""``(tokens, position) -> logits``: every sample's newest token (N,), at ``position`` in its
+molecule, goes in; the logits (N, V) of the token after it come out."""
 
 
-@torch.no_grad()
+class Decoder(Protocol):
+    """A generator network behind a backend, as :func:`sample_sequences` calls it."""
+
+    config: GeneratorConfig
+
+    def start(self, context: Mapping, score: float, n_samples: int) -> NextLogits:
+        """Read ``context`` once; return the step of ``n_samples`` samples with ``score``.
+
+        ``context`` holds (S,) arrays ``tokens``, ``positions`` and ``scores``
+        (:func:`molecules.context.make_context`).
+        """
+        ...
+
+
+class TorchDecoder:
+    """A :class:`DemonstrationTransformer` that keeps its keys and values between steps.
+
+    Parameters
+    ----------
+    model : DemonstrationTransformer
+    """
+
+    def __init__(self, model: DemonstrationTransformer) -> None:
+        self.model = model
+        self.config = model.config
+
+    @torch.no_grad()
+    def start(self, context: Mapping, score: float, n_samples: int) -> NextLogits:
+        inputs = [torch.as_tensor(context[key])[None] for key in ("tokens", "positions", "scores")]
+        _, cache = self.model(*inputs)
+        cache = [
+            (k.expand(n_samples, -1, -1, -1), v.expand(n_samples, -1, -1, -1)) for k, v in cache
+        ]
+        scores = torch.full((n_samples, 1), float(score))
+
+        @torch.no_grad()
+        def next_logits(tokens: np.ndarray, position: int) -> np.ndarray:
+            nonlocal cache
+            positions = torch.full((n_samples, 1), position)
+            logits, cache = self.model(torch.as_tensor(tokens)[:, None], positions, scores, cache)
+            return logits[:, -1].numpy()
+
+        return next_logits
+
+
 def sample_sequences(
-    model: DemonstrationTransformer,
+    decoder: Decoder,
     index: TokenIndex,
-    context: dict[str, torch.Tensor],
+    context: Mapping,
     score: float,
     n_samples: int,
-    generator: torch.Generator,
+    rng: np.random.Generator,
     temperature: float = 1.0,
 ) -> list[list[int] | None]:
     """Token ids of ``n_samples`` molecules generated after ``context`` with ``score``.
 
-    ``context`` holds (S,) tensors from :func:`molecules.context.make_context`. A
-    sample is None where no token fitted (the index lacks a leaf of some bond type).
+    Parameters
+    ----------
+    decoder : Decoder
+        :class:`TorchDecoder` or :class:`molecules.onnx.OnnxDecoder`.
+    index : TokenIndex
+        The tokens of the decoder's network, with their attachment tables.
+    context : mapping
+        (S,) arrays from :func:`molecules.context.make_context`.
+    score : float
+        Normalised score the samples are conditioned on.
+    n_samples : int
+    rng : numpy.random.Generator
+        Draws one uniform per sample and step.
+    temperature : float, default=1.0
+
+    Returns
+    -------
+    list of (list of int or None)
+        A sample is None where no token fitted (the index lacks a leaf of some bond type).
     """
-    max_tokens = model.config.max_motifs - 1  # <bos> takes position 0
-    _, cache = model(context["tokens"][None], context["positions"][None], context["scores"][None])
-    cache = [(k.expand(n_samples, -1, -1, -1), v.expand(n_samples, -1, -1, -1)) for k, v in cache]
-    parent_kind = torch.as_tensor(index.parent_kind)  # (V,)
-    n_children = torch.as_tensor(index.n_children)  # (V,)
+    max_tokens = decoder.config.max_motifs - 1  # <bos> takes position 0
+    next_logits = decoder.start(context, score, n_samples)
     stacks: list[list[int]] = [[] for _ in range(n_samples)]  # open attachments' bond types
     sequences: list[list[int] | None] = [[] for _ in range(n_samples)]
-    active = torch.ones(n_samples, dtype=torch.bool)
-    tokens = torch.full((n_samples, 1), SPECIAL.index(BOS))
-    scores = torch.full((n_samples, 1), float(score))
+    active = np.ones(n_samples, dtype=bool)
+    tokens = np.full(n_samples, SPECIAL.index(BOS))
     for step in range(max_tokens):
-        positions = torch.full((n_samples, 1), step)
-        logits, cache = model(tokens, positions, scores, cache)
-        top = torch.tensor([stack[-1] if stack else 0 for stack in stacks])  # (N,)
-        opened = torch.tensor([len(stack) for stack in stacks]) - int(step > 0)  # after filling
-        allowed = (parent_kind == top[:, None]) & (
-            opened[:, None] + n_children <= max_tokens - step - 1
+        logits = next_logits(tokens, step)  # (N, V)
+        top = np.array([stack[-1] if stack else 0 for stack in stacks])  # (N,)
+        opened = np.array([len(stack) for stack in stacks]) - int(step > 0)  # after filling
+        allowed = (index.parent_kind == top[:, None]) & (
+            opened[:, None] + index.n_children <= max_tokens - step - 1
         )  # (N, V)
-        logits = logits[:, -1].masked_fill(~allowed, float("-inf")) / temperature
-        blocked = ~allowed.any(dim=1)  # finished samples too may have no fitting token
-        probabilities = torch.softmax(logits.masked_fill(blocked[:, None], 0.0), dim=-1)
-        chosen = torch.multinomial(probabilities, 1, generator=generator)  # (N, 1)
-        for i in torch.nonzero(active).flatten().tolist():
-            if blocked[i]:
+        chosen = draw(logits, allowed, temperature, rng)  # finished samples draw too
+        for i in np.flatnonzero(active):
+            if chosen[i] < 0:
                 sequences[i], active[i] = None, False
                 continue
             token = int(chosen[i])
@@ -63,5 +132,34 @@ def sample_sequences(
             active[i] = bool(stacks[i])
         if not active.any():
             break
-        tokens = chosen
+        tokens = np.maximum(chosen, 0)  # a sample with no fitting token is done: feed <pad>
     return sequences
+
+
+def draw(
+    logits: np.ndarray, allowed: np.ndarray, temperature: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One token per row of ``softmax(logits / temperature)`` over the ``allowed`` tokens.
+
+    Inverse-CDF sampling of one uniform per row, in float64: two backends whose logits
+    differ by rounding draw the same tokens from the same ``rng``.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (N, V)
+    allowed : ndarray of bool, shape (N, V)
+    temperature : float
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int, shape (N,)
+        Token ids; -1 in the rows where no token is allowed.
+    """
+    scaled = np.where(allowed, logits.astype(np.float64) / temperature, -np.inf)
+    peak = scaled.max(axis=1, keepdims=True)
+    weights = np.exp(scaled - np.where(np.isfinite(peak), peak, 0.0))  # 0 where not allowed
+    cdf = weights.cumsum(axis=1)
+    uniform = rng.random(len(logits)) * cdf[:, -1]
+    chosen = (cdf <= uniform[:, None]).sum(axis=1)  # the first token whose cdf exceeds it
+    return np.where(cdf[:, -1] > 0, chosen, -1)

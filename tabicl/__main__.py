@@ -5,7 +5,8 @@ ship with scikit-learn and prints their held-out scores next to a standard
 scikit-learn baseline. Nothing is downloaded and nothing is trained.
 
 ``python -m tabicl export-onnx --out model.onnx [--task classification|regression]
-[--model-path DIR]`` writes a network as ONNX for ``backend="onnx"``.
+[--model-path DIR]`` writes a network as ONNX for ``backend="onnx"``: ``model.onnx``
+(the query graph, what ``model_path`` names) and ``model.context.onnx`` beside it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tabicl import TabICLClassifier, TabICLRegressor
+from tabicl.onnx import context_graph_path
 
 
 def _classification(name: str, loader) -> None:
@@ -60,7 +62,7 @@ def _regression() -> None:
 def _export_onnx(args: argparse.Namespace) -> None:
     estimator = TabICLClassifier if args.task == "classification" else TabICLRegressor
     path = estimator(model_path=args.model_path).export_onnx(args.out)
-    print(f"wrote {path}")
+    print(f"wrote {path} and {context_graph_path(path)}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tabicl", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     export = commands.add_parser("export-onnx", help="write a network as ONNX")
-    export.add_argument("--out", required=True, help="the .onnx file to write")
+    export.add_argument(
+        "--out", required=True, help="the query graph's .onnx file; x.context.onnx goes beside it"
+    )
     export.add_argument(
         "--task", choices=["classification", "regression"], default="classification"
     )

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -21,10 +22,18 @@ from sklearn.utils.validation import (
 )
 
 from tabicl.ensemble import Member, digit_labels, plan_members
-from tabicl.preprocessing import NORMALIZERS, TableEncoder, as_frame, make_normalizer, target_ranks
+from tabicl.preprocessing import (
+    NORMALIZERS,
+    TableEncoder,
+    as_frame,
+    make_normalizer,
+    principal_components,
+    target_ranks,
+)
 from tabicl.retrieval import Neighbourhoods, stratified_subsample
 
 CONTEXT_SELECTIONS = ("auto", "neighbors", "subsample")
+FEATURE_REDUCTIONS = ("pca", "subsets")
 BACKENDS = ("torch", "onnx")
 # Query batches are padded to a multiple of this many rows: matrix kernels pick their
 # code path by the number of rows, and a fixed granularity makes a row's output the
@@ -49,12 +58,19 @@ class TabICLEstimator(BaseEstimator):
         "subsample" gives each member its own stratified random subset; "auto" is
         "neighbors" for classification and "subsample" for regression, the better of
         the two on the large CC18 / CTR23 sets (benchmarks/RESULTS.md).
+    feature_reduction : {"pca", "subsets"}, default="pca"
+        How a table wider than the network's ``max_features`` columns is read: "pca"
+        projects the standardised columns (missing values at the column mean) onto
+        their leading principal components, fitted on the training rows; "subsets"
+        gives each member its own window of the columns. PCA is the better of the two
+        on every wide CC18 set we measured (benchmarks/RESULTS.md).
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
-        the ``.onnx`` file) with onnxruntime, which needs no torch; "torch" runs the
-        checkpoint with PyTorch.
+        its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
+        which needs no torch; "torch" runs the checkpoint with PyTorch.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
-        Torch device; "auto" picks CUDA when available.
+        Where the network runs: a torch device, or with ``backend="onnx"`` onnxruntime's
+        CPU or CUDA provider; "auto" picks CUDA when available.
     predict_batch_size : int, default=1024
         Query rows per forward pass: memory grows with it, results do not change.
     model_path : str or Path, default=None
@@ -72,6 +88,7 @@ class TabICLEstimator(BaseEstimator):
         *,
         max_context_rows: int = 2048,
         context_selection: str = "auto",
+        feature_reduction: str = "pca",
         backend: str = "torch",
         device: str = "auto",
         predict_batch_size: int = 1024,
@@ -81,6 +98,7 @@ class TabICLEstimator(BaseEstimator):
         self.n_estimators = n_estimators
         self.max_context_rows = max_context_rows
         self.context_selection = context_selection
+        self.feature_reduction = feature_reduction
         self.backend = backend
         self.device = device
         self.predict_batch_size = predict_batch_size
@@ -103,6 +121,11 @@ class TabICLEstimator(BaseEstimator):
             raise ValueError(
                 f"context_selection must be one of {CONTEXT_SELECTIONS}, "
                 f"got {self.context_selection!r}"
+            )
+        if self.feature_reduction not in FEATURE_REDUCTIONS:
+            raise ValueError(
+                f"feature_reduction must be one of {FEATURE_REDUCTIONS}, "
+                f"got {self.feature_reduction!r}"
             )
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
@@ -132,17 +155,23 @@ class TabICLEstimator(BaseEstimator):
                 f"model_path={str(self.model_path)!r} holds a {self.model_.config.task} "
                 f"model; {type(self).__name__} needs a {self._task} model"
             )
-        self.encoder_ = TableEncoder().fit(frame)
-        X_context = self.encoder_.transform(frame)
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+        max_features = self.model_.config.max_features
+        self.encoder_ = TableEncoder()
+        if frame.shape[1] > max_features and self.feature_reduction == "pca":
+            n_components = min(max_features, len(frame))
+            self.encoder_ = make_pipeline(
+                self.encoder_, principal_components(n_components, rng.integers(2**31))
+            )
+        X_context = self.encoder_.fit_transform(frame)
         # "quantile" always exists: it is the first normaliser and the retrieval space.
         self.normalizers_ = {
             kind: make_normalizer(kind, len(X_context)).fit(X_context)
             for kind in NORMALIZERS[: min(self.n_estimators, len(NORMALIZERS))]
         }
         context = {kind: n.transform(X_context) for kind, n in self.normalizers_.items()}
-        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         self.members_ = plan_members(
-            self.n_estimators, X_context.shape[1], self.model_.config.max_features, n_classes, rng
+            self.n_estimators, X_context.shape[1], max_features, n_classes, rng
         )
         n_rows = len(X_context)
         self.neighbourhoods_ = None
@@ -177,11 +206,10 @@ class TabICLEstimator(BaseEstimator):
 
             if self.model_path is None:
                 raise ValueError(
-                    "backend='onnx' needs model_path: an ONNX file written by "
-                    "`python -m tabicl export-onnx --out model.onnx` or by export_onnx"
+                    "backend='onnx' needs model_path: the model.onnx (with model.context.onnx "
+                    "beside it) written by `python -m tabicl export-onnx --out model.onnx`"
                 )
-            device = "cpu" if self.device == "auto" else self.device
-            return OnnxNetwork(self.model_path, device=device)
+            return OnnxNetwork(self.model_path, device=self.device)
         # torch is imported here, so that the onnx backend runs where torch is missing.
         try:
             import torch
@@ -204,7 +232,9 @@ class TabICLEstimator(BaseEstimator):
     def export_onnx(self, path: str | Path) -> Path:
         """Write the network (``model_path``, or the bundled one) to ``path`` as ONNX.
 
-        The file serves ``backend="onnx"`` with ``model_path=path``, without torch.
+        Two graphs are written: ``path`` runs queries and the context graph beside it
+        (``model.onnx`` -> ``model.context.onnx``) encodes the training table once at
+        ``fit``. ``model_path=path`` with ``backend="onnx"`` runs them, without torch.
 
         Parameters
         ----------
@@ -315,12 +345,19 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         "subsample" gives each member its own stratified random subset; "auto" is
         "neighbors" for classification and "subsample" for regression, the better of
         the two on the large CC18 / CTR23 sets (benchmarks/RESULTS.md).
+    feature_reduction : {"pca", "subsets"}, default="pca"
+        How a table wider than the network's ``max_features`` columns is read: "pca"
+        projects the standardised columns (missing values at the column mean) onto
+        their leading principal components, fitted on the training rows; "subsets"
+        gives each member its own window of the columns. PCA is the better of the two
+        on every wide CC18 set we measured (benchmarks/RESULTS.md).
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
-        the ``.onnx`` file) with onnxruntime, which needs no torch; "torch" runs the
-        checkpoint with PyTorch.
+        its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
+        which needs no torch; "torch" runs the checkpoint with PyTorch.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
-        Torch device; "auto" picks CUDA when available.
+        Where the network runs: a torch device, or with ``backend="onnx"`` onnxruntime's
+        CPU or CUDA provider; "auto" picks CUDA when available.
     predict_batch_size : int, default=1024
         Query rows per forward pass: memory grows with it, results do not change.
     model_path : str or Path, default=None
@@ -443,12 +480,19 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         target ranks; "auto" is "subsample", which scored better on the large CTR23 sets
         (benchmarks/RESULTS.md): a neighbourhood's narrow band of target ranks is unlike
         the tables the regressor was pretrained on.
+    feature_reduction : {"pca", "subsets"}, default="pca"
+        How a table wider than the network's ``max_features`` columns is read: "pca"
+        projects the standardised columns (missing values at the column mean) onto
+        their leading principal components, fitted on the training rows; "subsets"
+        gives each member its own window of the columns. PCA is the better of the two
+        on every wide CC18 set we measured (benchmarks/RESULTS.md).
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
-        the ``.onnx`` file) with onnxruntime, which needs no torch; "torch" runs the
-        checkpoint with PyTorch.
+        its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
+        which needs no torch; "torch" runs the checkpoint with PyTorch.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
-        Torch device; "auto" picks CUDA when available.
+        Where the network runs: a torch device, or with ``backend="onnx"`` onnxruntime's
+        CPU or CUDA provider; "auto" picks CUDA when available.
     predict_batch_size : int, default=1024
         Query rows per forward pass: memory grows with it, results do not change.
     model_path : str or Path, default=None

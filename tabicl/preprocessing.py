@@ -2,7 +2,8 @@
 
 :class:`TableEncoder` turns mixed columns (numbers, bools, categories, strings,
 missing values) into floats with NaN for missing, once per ``fit``.
-:func:`make_normalizer` builds the per-column scaling that ensemble members vary;
+:func:`principal_components` reads tables wider than the network through their
+principal axes. :func:`make_normalizer` builds the per-column scaling that ensemble members vary;
 pretraining applies the same normalizers to its synthetic tables.
 """
 
@@ -13,12 +14,15 @@ import numbers
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
     OrdinalEncoder,
     QuantileTransformer,
     RobustScaler,
+    StandardScaler,
 )
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -109,6 +113,19 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     def _categories_as_text(self, frame: pd.DataFrame) -> np.ndarray:
         columns = frame.loc[:, self.categorical_columns_].astype(object)
         return columns.map(lambda v: np.nan if pd.isna(v) else str(v)).to_numpy(dtype=object)
+
+
+def principal_components(n_components: int, random_state: int) -> TransformerMixin:
+    """Standardise, fill missing values with the column mean, project onto PCA axes.
+
+    How a table wider than the network is read by default: every column contributes
+    to every component, where a window of columns would leave most of them out.
+    """
+    return make_pipeline(
+        StandardScaler(),
+        SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+        PCA(n_components, random_state=random_state),
+    )
 
 
 def make_normalizer(kind: str, n_rows: int) -> TransformerMixin:

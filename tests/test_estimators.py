@@ -185,8 +185,23 @@ def test_regressor_rejects_non_numeric_target():
         TabICLRegressor().fit(np.ones((3, 2)), ["a", "b", "c"])
 
 
-def test_members_cover_every_column_of_a_wide_table():
+def test_subset_members_cover_every_column_of_a_wide_table():
     X, y = make_classification(n_samples=40, n_features=70, random_state=0)
-    clf = TabICLClassifier(n_estimators=3, random_state=0).fit(X, y)
-    seen = np.concatenate([member.features for member in clf.members_])
+    clf = TabICLClassifier(n_estimators=3, feature_reduction="subsets", random_state=0)
+    seen = np.concatenate([member.features for member in clf.fit(X, y).members_])
     assert set(seen) == set(range(70))
+
+
+def test_principal_components_read_every_column_of_a_wide_table():
+    X, y = make_classification(n_samples=40, n_features=70, random_state=0)
+    X[::4, 3] = np.nan
+    clf = TabICLClassifier(n_estimators=2, random_state=0).fit(X, y)
+    assert clf.encoder_.transform(X).shape == (40, clf.model_.config.max_features)
+    moved = X.copy()
+    moved[:, 69] += 3 * X[:, 69].std()  # the last column, which no window of 30 starts with
+    assert not np.allclose(clf.predict_proba(moved), clf.predict_proba(X))
+
+
+def test_bad_feature_reduction_raises():
+    with pytest.raises(ValueError, match="feature_reduction must be one of"):
+        TabICLClassifier(feature_reduction="svd").fit(np.ones((4, 2)), [0, 1, 0, 1])

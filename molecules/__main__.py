@@ -1,4 +1,4 @@
-"""Command line: ``python -m molecules {learn-vocab,generate,export}``."""
+"""Command line: ``python -m molecules {learn-vocab,generate,export,export-onnx}``."""
 
 from __future__ import annotations
 
@@ -94,6 +94,22 @@ def export(options: argparse.Namespace) -> None:
     print(out)
 
 
+def export_onnx(options: argparse.Namespace) -> None:
+    import shutil
+
+    from molecules.checkpoint import bundled_generator
+    from molecules.onnx import export_onnx as write_graphs
+
+    source = Path(options.model_path or bundled_generator())
+    out = Path(options.out)
+    if out.resolve() != source.resolve():
+        shutil.copytree(source, out, dirs_exist_ok=True)
+    print(
+        f"wrote {write_graphs(out)} and its context graph; generate with "
+        f"DemonstrationGenerator({str(out)!r}, backend='onnx')"
+    )
+
+
 def main(args: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m molecules")
     commands = parser.add_subparsers(dest="action", required=True)
@@ -118,8 +134,13 @@ def main(args: list[str] | None = None) -> None:
     exporter.add_argument("checkpoint")
     exporter.add_argument("out_dir")
     exporter.add_argument("--command", default="", help="training command for the model card")
+    onnx = commands.add_parser("export-onnx", help="generator checkpoint -> ONNX graphs")
+    onnx.add_argument("--out", required=True, help="directory: the checkpoint and its graphs")
+    onnx.add_argument("--model-path", default=None, help="checkpoint directory (bundled)")
     options = parser.parse_args(sys.argv[1:] if args is None else args)
-    {"learn-vocab": learn_vocab, "generate": generate, "export": export}[options.action](options)
+    actions = {"learn-vocab": learn_vocab, "generate": generate, "export": export,
+               "export-onnx": export_onnx}  # fmt: skip
+    actions[options.action](options)
 
 
 if __name__ == "__main__":

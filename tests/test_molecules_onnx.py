@@ -89,3 +89,16 @@ def test_onnx_backend_needs_the_graphs(tmp_path):
         DemonstrationGenerator(str(tmp_path), backend="onnx").generate(DEMOS, 5)
     with pytest.raises(ValueError, match="backend='jax'"):
         DemonstrationGenerator(str(tmp_path), backend="jax").generate(DEMOS, 5)
+
+
+def test_export_onnx_command_copies_the_checkpoint_and_writes_its_graphs(checkpoint, tmp_path):
+    from molecules.__main__ import main
+
+    source, _ = checkpoint
+    out = tmp_path / "exported"
+    main(["export-onnx", "--model-path", str(source), "--out", str(out)])
+    assert {"model.safetensors", "generator.onnx", "generator.context.onnx"} <= {
+        path.name for path in out.iterdir()
+    }
+    generated = DemonstrationGenerator(str(out), backend="onnx").generate(DEMOS, 5, random_state=0)
+    assert len(generated) == 5

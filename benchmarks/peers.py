@@ -14,6 +14,7 @@ import hashlib
 import time
 from importlib import import_module
 from itertools import chain
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
+import tabicl
 from tabicl import TabICLClassifier, TabICLRegressor
 from tabicl.checkpoint import WEIGHTS, bundled_checkpoint
 
@@ -173,13 +175,17 @@ def make_model(
 def model_version(name: str, task: str, tuned_seconds: float = 0.0) -> str:
     """What must change for a finished result of ``name`` to be recomputed.
 
-    Ours is identified by the bundled checkpoint's weights (SHA-256, 12 hex digits); the
-    peers by their library's version (and the tuning budget).
+    Ours is identified by the bundled checkpoint's weights and the code of the ``tabicl``
+    package that reads them (SHA-256, 12 hex digits): a change of either, such as a new
+    default, recomputes its results. The peers are identified by their library's
+    version (and the tuning budget).
     """
     base = name.removesuffix(TUNED)
     if base == "ours":
-        weights = bundled_checkpoint(task) / WEIGHTS
-        return "tabicl-" + hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+        digest = hashlib.sha256((bundled_checkpoint(task) / WEIGHTS).read_bytes())
+        for source in sorted(Path(tabicl.__file__).parent.glob("*.py")):
+            digest.update(source.read_bytes())
+        return "tabicl-" + digest.hexdigest()[:12]
     module = {"rf": "sklearn", "linear": "sklearn"}.get(base, base)
     try:
         label = f"{module} {import_module(module).__version__}"

@@ -26,14 +26,19 @@ from tabicl.preprocessing import (
     NORMALIZERS,
     TableEncoder,
     as_frame,
+    bin_points,
     make_normalizer,
     principal_components,
+    rank_transfer,
     target_ranks,
 )
 from tabicl.retrieval import Neighbourhoods, stratified_subsample
 
-CONTEXT_SELECTIONS = ("auto", "neighbors", "subsample")
-FEATURE_REDUCTIONS = ("pca", "subsets")
+CONTEXT_SELECTIONS = ("neighbors", "subsample")
+# max_context_rows="auto". Regression contexts read their targets as ranks among their
+# own rows; small neighbourhoods of similar rows then predict best (CTR23, RESULTS.md).
+AUTO_CONTEXT_ROWS = {"classification": 2048, "regression": 128}
+FEATURE_REDUCTIONS = ("auto", "pca", "subsets")
 BACKENDS = ("torch", "onnx")
 # Query batches are padded to a multiple of this many rows: matrix kernels pick their
 # code path by the number of rows, and a fixed granularity makes a row's output the
@@ -49,21 +54,24 @@ class TabICLEstimator(BaseEstimator):
     n_estimators : int, default=4
         Ensemble members, each with its own feature order, normaliser and (for
         classification) relabelling of the classes; their predictions are averaged.
-    max_context_rows : int, default=2048
+    max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
-        ``context_selection`` says. Time and memory grow with it.
-    context_selection : {"auto", "neighbors", "subsample"}, default="auto"
+        ``context_selection`` says. "auto" is 2,048 for classification and 128 for
+        regression, where each context reads its targets as ranks among its own rows
+        and small neighbourhoods of similar rows predict best (benchmarks/RESULTS.md).
+        Time and memory grow with it.
+    context_selection : {"neighbors", "subsample"}, default="neighbors"
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
         and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
-        "subsample" gives each member its own stratified random subset; "auto" is
-        "neighbors" for classification and "subsample" for regression, the better of
-        the two on the large CC18 / CTR23 sets (benchmarks/RESULTS.md).
-    feature_reduction : {"pca", "subsets"}, default="pca"
+        "subsample" gives each member its own stratified random subset (faster to fit).
+        "neighbors" scored better on the large CC18 and CTR23 sets.
+    feature_reduction : {"auto", "pca", "subsets"}, default="auto"
         How a table wider than the network's ``max_features`` columns is read: "pca"
         projects the standardised columns (missing values at the column mean) onto
         their leading principal components, fitted on the training rows; "subsets"
-        gives each member its own window of the columns. PCA is the better of the two
-        on every wide CC18 set we measured (benchmarks/RESULTS.md).
+        gives each member its own window of the columns; "auto" is "pca" when every
+        column is numeric and "subsets" when some are categorical, the better of the
+        two on most wide CC18 sets of each kind (benchmarks/RESULTS.md).
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
         its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
@@ -86,9 +94,9 @@ class TabICLEstimator(BaseEstimator):
         self,
         n_estimators: int = 4,
         *,
-        max_context_rows: int = 2048,
-        context_selection: str = "auto",
-        feature_reduction: str = "pca",
+        max_context_rows: int | str = "auto",
+        context_selection: str = "neighbors",
+        feature_reduction: str = "auto",
         backend: str = "torch",
         device: str = "auto",
         predict_batch_size: int = 1024,
@@ -115,8 +123,11 @@ class TabICLEstimator(BaseEstimator):
     def _check_params(self) -> None:
         for name in ("n_estimators", "max_context_rows", "predict_batch_size"):
             value = getattr(self, name)
+            if name == "max_context_rows" and isinstance(value, str) and value == "auto":
+                continue
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                also = ' or "auto"' if name == "max_context_rows" else ""
+                raise ValueError(f"{name} must be a positive integer{also}, got {value!r}")
         if self.context_selection not in CONTEXT_SELECTIONS:
             raise ValueError(
                 f"context_selection must be one of {CONTEXT_SELECTIONS}, "
@@ -143,11 +154,12 @@ class TabICLEstimator(BaseEstimator):
         return frame, y
 
     def _fit_context(
-        self, frame: pd.DataFrame, y_labels: np.ndarray, n_classes: int | None, strata: np.ndarray
+        self, frame: pd.DataFrame, y: np.ndarray, n_classes: int | None, strata: np.ndarray
     ) -> None:
         """Everything ``fit`` learns apart from the target encoding.
 
-        ``strata`` (one integer per row) is what a subsample keeps the proportions of.
+        ``y`` holds class ids, or regression targets; ``strata`` (one integer per row) is
+        what a subsample keeps the proportions of.
         """
         self.model_ = self._load_network()
         if self.model_.config.task != self._task:
@@ -157,13 +169,13 @@ class TabICLEstimator(BaseEstimator):
             )
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         max_features = self.model_.config.max_features
-        self.encoder_ = TableEncoder()
-        if frame.shape[1] > max_features and self.feature_reduction == "pca":
+        self.encoder_ = TableEncoder().fit(frame)
+        X_context = self.encoder_.transform(frame)
+        if X_context.shape[1] > max_features and self._feature_reduction() == "pca":
             n_components = min(max_features, len(frame))
-            self.encoder_ = make_pipeline(
-                self.encoder_, principal_components(n_components, rng.integers(2**31))
-            )
-        X_context = self.encoder_.fit_transform(frame)
+            projection = principal_components(n_components, rng.integers(2**31))
+            X_context = projection.fit_transform(X_context)
+            self.encoder_ = make_pipeline(self.encoder_, projection)
         # "quantile" always exists: it is the first normaliser and the retrieval space.
         self.normalizers_ = {
             kind: make_normalizer(kind, len(X_context)).fit(X_context)
@@ -175,29 +187,35 @@ class TabICLEstimator(BaseEstimator):
         )
         n_rows = len(X_context)
         self.neighbourhoods_ = None
-        if n_rows <= self.max_context_rows:
+        max_rows = self._max_context_rows()
+        if n_rows <= max_rows:
             member_rows = [[np.arange(n_rows)]] * len(self.members_)
-        elif self._context_selection() == "subsample":
+        elif self.context_selection == "subsample":
             member_rows = [
-                [stratified_subsample(strata, self.max_context_rows, rng.integers(2**31))]
-                for _ in self.members_
+                [stratified_subsample(strata, max_rows, rng.integers(2**31))] for _ in self.members_
             ]
         else:
-            self.neighbourhoods_ = Neighbourhoods(self.max_context_rows, rng.integers(2**31))
+            self.neighbourhoods_ = Neighbourhoods(max_rows, rng.integers(2**31))
             self.neighbourhoods_.fit(context["quantile"])
             member_rows = [self.neighbourhoods_.rows_] * len(self.members_)
         self.contexts_ = [
             [
-                self._encode_contexts(member, context[member.normalizer][rows], y_labels[rows])
+                self._encode_contexts(member, context[member.normalizer][rows], y[rows])
                 for rows in parts
             ]
             for member, parts in zip(self.members_, member_rows, strict=True)
         ]
 
-    def _context_selection(self) -> str:
-        if self.context_selection == "auto":
-            return "neighbors" if self._task == "classification" else "subsample"
-        return self.context_selection
+    def _feature_reduction(self) -> str:
+        # Ordinal codes of categories have no geometry for PCA to find.
+        if self.feature_reduction == "auto":
+            return "subsets" if self.encoder_.categorical_columns_.any() else "pca"
+        return self.feature_reduction
+
+    def _max_context_rows(self) -> int:
+        if self.max_context_rows == "auto":
+            return AUTO_CONTEXT_ROWS[self._task]
+        return self.max_context_rows
 
     def _load_network(self):
         """The network behind ``backend``: a TorchNetwork or an OnnxNetwork."""
@@ -258,14 +276,20 @@ class TabICLEstimator(BaseEstimator):
     ) -> list[LabelTask]:
         """One encoded context per label task of ``member`` (one, or one per class digit)."""
         x = x_context[:, member.features]
-        if member.relabel is None:
-            tasks = [(None, self.model_.config.n_outputs, y_context)]
-        else:
-            digits = digit_labels(len(member.relabel), self.model_.config.n_outputs)
-            tasks = [(d[member.relabel], d.max() + 1, d[member.relabel][y_context]) for d in digits]
+        K = self.model_.config.n_outputs
+        if member.relabel is None:  # regression: targets as ranks among the context's own
+            local = target_ranks(y_context)
+            ranks = local.transform(y_context.reshape(-1, 1)).ravel()
+            to_training_ranks = rank_transfer(local, self.target_ranks_, K)
+            return [LabelTask(None, K, self.model_.encode_context(x, ranks), to_training_ranks)]
+        digits = digit_labels(len(member.relabel), K)
         return [
-            LabelTask(class_digits, int(n_labels), self.model_.encode_context(x, labels))
-            for class_digits, n_labels, labels in tasks
+            LabelTask(
+                d[member.relabel],
+                int(d.max() + 1),
+                self.model_.encode_context(x, d[member.relabel][y_context]),
+            )
+            for d in digits
         ]
 
     def _predict_rows(self, X) -> np.ndarray:
@@ -303,6 +327,8 @@ class TabICLEstimator(BaseEstimator):
                 for task, (_, probabilities) in zip(contexts[part], tasks, strict=True):
                     logits = self._query_logits(task.context, x[rows])
                     probabilities[rows] = softmax(logits[:, : task.n_labels], axis=1)
+                    if task.to_training_ranks is not None:
+                        probabilities[rows] @= task.to_training_ranks
             outputs.append(tasks)
         return outputs
 
@@ -321,6 +347,8 @@ class LabelTask(NamedTuple):
     class_digits: np.ndarray | None  # the digit each class has here; None for regression
     n_labels: int  # outputs in use: the digit's base, the classes, or every target bin
     context: object  # the network's encoded context
+    # Regression: (K, K) from bins of the context's own target ranks to the training set's.
+    to_training_ranks: np.ndarray | None = None
 
 
 class TabICLClassifier(ClassifierMixin, TabICLEstimator):
@@ -336,21 +364,24 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     n_estimators : int, default=4
         Ensemble members, each with its own feature order, normaliser and relabelling
         of the classes; their probabilities are averaged.
-    max_context_rows : int, default=2048
+    max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
-        ``context_selection`` says. Time and memory grow with it.
-    context_selection : {"auto", "neighbors", "subsample"}, default="auto"
+        ``context_selection`` says. "auto" is 2,048 for classification and 128 for
+        regression, where each context reads its targets as ranks among its own rows
+        and small neighbourhoods of similar rows predict best (benchmarks/RESULTS.md).
+        Time and memory grow with it.
+    context_selection : {"neighbors", "subsample"}, default="neighbors"
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
         and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
-        "subsample" gives each member its own stratified random subset; "auto" is
-        "neighbors" for classification and "subsample" for regression, the better of
-        the two on the large CC18 / CTR23 sets (benchmarks/RESULTS.md).
-    feature_reduction : {"pca", "subsets"}, default="pca"
+        "subsample" gives each member its own stratified random subset (faster to fit).
+        "neighbors" scored better on the large CC18 and CTR23 sets.
+    feature_reduction : {"auto", "pca", "subsets"}, default="auto"
         How a table wider than the network's ``max_features`` columns is read: "pca"
         projects the standardised columns (missing values at the column mean) onto
         their leading principal components, fitted on the training rows; "subsets"
-        gives each member its own window of the columns. PCA is the better of the two
-        on every wide CC18 set we measured (benchmarks/RESULTS.md).
+        gives each member its own window of the columns; "auto" is "pca" when every
+        column is numeric and "subsets" when some are categorical, the better of the
+        two on most wide CC18 sets of each kind (benchmarks/RESULTS.md).
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
         its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
@@ -470,22 +501,24 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
     n_estimators : int, default=4
         Ensemble members, each with its own feature order and normaliser; their
         distributions are averaged.
-    max_context_rows : int, default=2048
+    max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
-        ``context_selection`` says. Time and memory grow with it.
-    context_selection : {"auto", "neighbors", "subsample"}, default="auto"
+        ``context_selection`` says. "auto" is 2,048 for classification and 128 for
+        regression, where each context reads its targets as ranks among its own rows
+        and small neighbourhoods of similar rows predict best (benchmarks/RESULTS.md).
+        Time and memory grow with it.
+    context_selection : {"neighbors", "subsample"}, default="neighbors"
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
         and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
-        "subsample" gives each member its own random subset, stratified by ten bands of
-        target ranks; "auto" is "subsample", which scored better on the large CTR23 sets
-        (benchmarks/RESULTS.md): a neighbourhood's narrow band of target ranks is unlike
-        the tables the regressor was pretrained on.
-    feature_reduction : {"pca", "subsets"}, default="pca"
+        "subsample" gives each member its own stratified random subset (faster to fit).
+        "neighbors" scored better on the large CC18 and CTR23 sets.
+    feature_reduction : {"auto", "pca", "subsets"}, default="auto"
         How a table wider than the network's ``max_features`` columns is read: "pca"
         projects the standardised columns (missing values at the column mean) onto
         their leading principal components, fitted on the training rows; "subsets"
-        gives each member its own window of the columns. PCA is the better of the two
-        on every wide CC18 set we measured (benchmarks/RESULTS.md).
+        gives each member its own window of the columns; "auto" is "pca" when every
+        column is numeric and "subsets" when some are categorical, the better of the
+        two on most wide CC18 sets of each kind (benchmarks/RESULTS.md).
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
         its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
@@ -551,8 +584,9 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
             raise ValueError("Input y contains infinity; drop those rows or clip the targets")
         self.target_ranks_ = target_ranks(y)
         ranks = self.target_ranks_.transform(y.reshape(-1, 1)).ravel()
+        # Each context reads its rows' targets as ranks among themselves (see _encode_contexts).
         # Subsamples keep the proportions of ten bands of target ranks.
-        self._fit_context(frame, ranks, None, strata=np.minimum(ranks * 10, 9).astype(int))
+        self._fit_context(frame, y, None, strata=np.minimum(ranks * 10, 9).astype(int))
         return self
 
     def predict_distribution(self, X) -> np.ndarray:
@@ -575,8 +609,8 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         probabilities = self.predict_distribution(X)
         n_bins = probabilities.shape[1]
         # The rank-to-target map is piecewise linear: average it over each bin.
-        ranks = (np.arange(n_bins)[:, None] + (np.arange(16) + 0.5) / 16) / n_bins
-        values = self.target_ranks_.inverse_transform(ranks.reshape(-1, 1)).reshape(n_bins, 16)
+        ranks = bin_points(n_bins)
+        values = self.target_ranks_.inverse_transform(ranks.reshape(-1, 1)).reshape(ranks.shape)
         return probabilities @ values.mean(axis=1)
 
     def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9)) -> np.ndarray:

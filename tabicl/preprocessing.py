@@ -147,6 +147,30 @@ def make_normalizer(kind: str, n_rows: int) -> TransformerMixin:
     raise ValueError(f"unknown normalizer {kind!r}; expected one of {NORMALIZERS}")
 
 
+def bin_points(n_bins: int, per_bin: int = 16) -> np.ndarray:
+    """(n_bins, per_bin) evenly spread ranks inside each of ``n_bins`` bins of [0, 1]."""
+    return (np.arange(n_bins)[:, None] + (np.arange(per_bin) + 0.5) / per_bin) / n_bins
+
+
+def rank_transfer(
+    local: QuantileTransformer, reference: QuantileTransformer, n_bins: int
+) -> np.ndarray:
+    """(n_bins, n_bins): the share of each bin of ``local``'s target ranks that falls in
+    each bin of ``reference``'s, for a mass spread evenly over each local bin.
+
+    A context of a few training rows reads its targets as ranks among themselves, the
+    way the network was trained; this maps what it predicts onto the ranks of the whole
+    training set, where the ensemble averages.
+    """
+    points = bin_points(n_bins)
+    values = local.inverse_transform(points.reshape(-1, 1))
+    ranks = reference.transform(values).reshape(points.shape)
+    bins = np.minimum((ranks * n_bins).astype(int), n_bins - 1)
+    transfer = np.zeros((n_bins, n_bins))
+    np.add.at(transfer, (np.repeat(np.arange(n_bins), points.shape[1]), bins.ravel()), 1.0)
+    return transfer / points.shape[1]
+
+
 def target_ranks(y_context: np.ndarray) -> QuantileTransformer:
     """Fit the map from regression targets to ranks in [0, 1] the model reads."""
     return QuantileTransformer(

@@ -195,11 +195,19 @@ def test_subset_members_cover_every_column_of_a_wide_table():
 def test_principal_components_read_every_column_of_a_wide_table():
     X, y = make_classification(n_samples=40, n_features=70, random_state=0)
     X[::4, 3] = np.nan
-    clf = TabICLClassifier(n_estimators=2, random_state=0).fit(X, y)
+    clf = TabICLClassifier(n_estimators=2, random_state=0).fit(X, y)  # numeric: "auto" is PCA
     assert clf.encoder_.transform(X).shape == (40, clf.model_.config.max_features)
     moved = X.copy()
     moved[:, 69] += 3 * X[:, 69].std()  # the last column, which no window of 30 starts with
     assert not np.allclose(clf.predict_proba(moved), clf.predict_proba(X))
+
+
+def test_wide_tables_with_categories_are_read_through_column_windows():
+    X, y = make_classification(n_samples=40, n_features=40, random_state=0)
+    frame = pd.DataFrame(X).add_prefix("x").assign(colour=pd.Categorical(["red", "blue"] * 20))
+    clf = TabICLClassifier(n_estimators=2, random_state=0).fit(frame, y)
+    assert clf.encoder_.transform(frame).shape == (40, 41)
+    assert all(len(member.features) == clf.model_.config.max_features for member in clf.members_)
 
 
 def test_bad_feature_reduction_raises():

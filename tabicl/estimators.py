@@ -49,43 +49,8 @@ QUERY_ROW_BLOCK = 16
 class TabICLEstimator(BaseEstimator):
     """Fit encodes the training table once; predict reads it for every query row.
 
-    Parameters
-    ----------
-    n_estimators : int, default=4
-        Ensemble members, each with its own feature order, normaliser and (for
-        classification) relabelling of the classes; their predictions are averaged.
-    max_context_rows : int or "auto", default="auto"
-        Most training rows one context holds; a larger training set is cut down as
-        ``context_selection`` says. "auto" is 2,048 for classification and 128 for
-        regression, where each context reads its targets as ranks among its own rows
-        and small neighbourhoods of similar rows predict best (benchmarks/RESULTS.md).
-        Time and memory grow with it.
-    context_selection : {"neighbors", "subsample"}, default="neighbors"
-        With more than ``max_context_rows`` training rows: "neighbors" clusters them
-        and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
-        "subsample" gives each member its own stratified random subset (faster to fit).
-        "neighbors" scored better on the large CC18 and CTR23 sets.
-    feature_reduction : {"auto", "pca", "subsets"}, default="auto"
-        How a table wider than the network's ``max_features`` columns is read: "pca"
-        projects the standardised columns (missing values at the column mean) onto
-        their leading principal components, fitted on the training rows; "subsets"
-        gives each member its own window of the columns; "auto" is "pca" when every
-        column is numeric and "subsets" when some are categorical, the better of the
-        two on most wide CC18 sets of each kind (benchmarks/RESULTS.md).
-    backend : {"torch", "onnx"}, default="torch"
-        "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
-        its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
-        which needs no torch; "torch" runs the checkpoint with PyTorch.
-    device : {"auto", "cpu", "cuda"} or str, default="auto"
-        Where the network runs: a torch device, or with ``backend="onnx"`` onnxruntime's
-        CPU or CUDA provider; "auto" picks CUDA when available.
-    predict_batch_size : int, default=1024
-        Query rows per forward pass: memory grows with it, results do not change.
-    model_path : str or Path, default=None
-        Checkpoint directory (``model.safetensors`` + ``config.json``), or the ``.onnx``
-        file for ``backend="onnx"``; None uses the checkpoint bundled with the package.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the ensemble's feature orders, relabellings and context selection.
+    The parameters are documented on :class:`TabICLClassifier` and
+    :class:`TabICLRegressor`, which differ only in their task.
     """
 
     _task: str

@@ -91,6 +91,11 @@ def _categories_as_strings(X: pd.DataFrame) -> pd.DataFrame:
     return X.astype({c: object for c in categorical}).fillna({c: "nan" for c in categorical})
 
 
+def _names_xgboost_accepts(X: pd.DataFrame) -> pd.DataFrame:
+    """XGBoost rejects feature names with "[", "]" or "<" (spambase has "char_freq_[")."""
+    return X.rename(columns=lambda c: str(c).translate(str.maketrans("[]<", "()-")))
+
+
 def _default_model(name: str, task: str, categorical: list[str], threads: int, seed: int):
     classify = task == "classification"
     if name == "ours":
@@ -98,9 +103,10 @@ def _default_model(name: str, task: str, categorical: list[str], threads: int, s
     if name == "xgboost":
         from xgboost import XGBClassifier, XGBRegressor
 
-        return (XGBClassifier if classify else XGBRegressor)(
+        model = (XGBClassifier if classify else XGBRegressor)(
             enable_categorical=True, n_jobs=threads, random_state=seed
         )
+        return make_pipeline(FunctionTransformer(_names_xgboost_accepts), model)
     if name == "lightgbm":
         from lightgbm import LGBMClassifier, LGBMRegressor
 

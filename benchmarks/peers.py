@@ -92,8 +92,10 @@ def _categories_as_strings(X: pd.DataFrame) -> pd.DataFrame:
 
 
 def _names_xgboost_accepts(X: pd.DataFrame) -> pd.DataFrame:
-    """XGBoost rejects feature names with "[", "]" or "<" (spambase has "char_freq_[")."""
-    return X.rename(columns=lambda c: str(c).translate(str.maketrans("[]<", "()-")))
+    """XGBoost rejects feature names with "[", "]" or "<" (spambase has "char_freq_[",
+    beside "char_freq_(", so the replacements must be new names)."""
+    spelled = {"[": "{lbracket}", "]": "{rbracket}", "<": "{less}"}
+    return X.rename(columns=lambda c: str(c).translate(str.maketrans(spelled)))
 
 
 def _default_model(name: str, task: str, categorical: list[str], threads: int, seed: int):

@@ -11,6 +11,7 @@ random search (:class:`TimeBudgetSearch`).
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from importlib import import_module
 from itertools import chain
@@ -91,11 +92,11 @@ def _categories_as_strings(X: pd.DataFrame) -> pd.DataFrame:
     return X.astype({c: object for c in categorical}).fillna({c: "nan" for c in categorical})
 
 
-def _names_xgboost_accepts(X: pd.DataFrame) -> pd.DataFrame:
-    """XGBoost rejects feature names with "[", "]" or "<" (spambase has "char_freq_[",
-    beside "char_freq_(", so the replacements must be new names)."""
-    spelled = {"[": "{lbracket}", "]": "{rbracket}", "<": "{less}"}
-    return X.rename(columns=lambda c: str(c).translate(str.maketrans(spelled)))
+def _plain_column_names(X: pd.DataFrame) -> pd.DataFrame:
+    """Column names of letters, digits and "_" only, each other character spelled as
+    ``_x<code>_``, so that distinct names stay distinct: XGBoost rejects "[", "]", "<"
+    and LightGBM JSON's special characters (spambase has "char_freq_[" and "char_freq_(")."""
+    return X.rename(columns=lambda c: re.sub(r"\W", lambda m: f"_x{ord(m.group())}_", str(c)))
 
 
 def _default_model(name: str, task: str, categorical: list[str], threads: int, seed: int):
@@ -108,13 +109,14 @@ def _default_model(name: str, task: str, categorical: list[str], threads: int, s
         model = (XGBClassifier if classify else XGBRegressor)(
             enable_categorical=True, n_jobs=threads, random_state=seed
         )
-        return make_pipeline(FunctionTransformer(_names_xgboost_accepts), model)
+        return make_pipeline(FunctionTransformer(_plain_column_names), model)
     if name == "lightgbm":
         from lightgbm import LGBMClassifier, LGBMRegressor
 
-        return (LGBMClassifier if classify else LGBMRegressor)(
+        model = (LGBMClassifier if classify else LGBMRegressor)(
             n_jobs=threads, random_state=seed, verbose=-1
         )
+        return make_pipeline(FunctionTransformer(_plain_column_names), model)
     if name == "catboost":
         from catboost import CatBoostClassifier, CatBoostRegressor
 

@@ -88,6 +88,32 @@ class DemonstrationTransformer(nn.Module):
         logits = self.norm(x) @ self.token_embedding.weight.T  # (B, T, V)
         return logits, new_cache
 
+    def step(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        scores: torch.Tensor,
+        keys: list[torch.Tensor],
+        values: list[torch.Tensor],
+        length: int,
+    ) -> torch.Tensor:
+        """Next-token logits (B, V) of one new token per row, with a preallocated cache.
+
+        ``keys`` and ``values`` hold per layer a (B, H, S_max, D/H) buffer whose first
+        ``length`` slots are filled; the token writes its own keys and values at slot
+        ``length`` and reads slots up to it. The same computation as ``forward`` with
+        ``cache``, without copying the whole cache at every step (the concatenation
+        ``forward`` needs for ONNX export costs most of eager sampling's time).
+        """
+        x = self.embed(tokens, positions, scores)  # (B, 1, D)
+        for block, layer_keys, layer_values in zip(self.blocks, keys, values, strict=True):
+            new_keys, new_values = block.attn.keys_values(block.norm_attn(x))
+            layer_keys[:, :, length] = new_keys[:, :, 0]
+            layer_values[:, :, length] = new_values[:, :, 0]
+            end = length + 1
+            x = block.read(x, layer_keys[:, :, :end], layer_values[:, :, :end])
+        return (self.norm(x) @ self.token_embedding.weight.T)[:, -1]
+
 
 def next_token_loss(
     model: DemonstrationTransformer, batch: dict[str, torch.Tensor]

@@ -60,17 +60,27 @@ class TorchDecoder:
     def start(self, context: Mapping, score: float, n_samples: int) -> NextLogits:
         inputs = [torch.as_tensor(context[key])[None] for key in ("tokens", "positions", "scores")]
         _, cache = self.model(*inputs)
-        cache = [
-            (k.expand(n_samples, -1, -1, -1), v.expand(n_samples, -1, -1, -1)) for k, v in cache
-        ]
+        S = inputs[0].shape[1]
+        # One buffer per layer for the context and every token still to come.
+        keys, values = [], []
+        for layer_keys, layer_values in cache:
+            _, H, _, head = layer_keys.shape
+            shape = (n_samples, H, S + self.config.max_motifs, head)
+            keys.append(layer_keys.new_empty(shape))
+            values.append(layer_values.new_empty(shape))
+            keys[-1][:, :, :S] = layer_keys
+            values[-1][:, :, :S] = layer_values
         scores = torch.full((n_samples, 1), float(score))
+        length = S
 
         @torch.no_grad()
         def next_logits(tokens: np.ndarray, position: int) -> np.ndarray:
-            nonlocal cache
+            nonlocal length
             positions = torch.full((n_samples, 1), position)
-            logits, cache = self.model(torch.as_tensor(tokens)[:, None], positions, scores, cache)
-            return logits[:, -1].numpy()
+            token_ids = torch.as_tensor(tokens)[:, None]
+            logits = self.model.step(token_ids, positions, scores, keys, values, length)
+            length += 1
+            return logits.numpy()
 
         return next_logits
 

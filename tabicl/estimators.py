@@ -35,9 +35,12 @@ from tabicl.preprocessing import (
 from tabicl.retrieval import Neighbourhoods, stratified_subsample
 
 CONTEXT_SELECTIONS = ("neighbors", "subsample")
-# max_context_rows="auto". Regression contexts read their targets as ranks among their
-# own rows; small neighbourhoods of similar rows then predict best (CTR23, RESULTS.md).
-AUTO_CONTEXT_ROWS = {"classification": 2048, "regression": 128}
+# max_context_rows="auto": a classification context holds the whole training set up to
+# WHOLE_CONTEXT_ROWS rows; beyond that, and always for regression, contexts are
+# neighbourhoods of NEIGHBOURHOOD_ROWS similar rows, which predicted best on the large
+# CC18 sets and on CTR23 (benchmarks/RESULTS.md).
+WHOLE_CONTEXT_ROWS = 2048
+NEIGHBOURHOOD_ROWS = 128
 FEATURE_REDUCTIONS = ("auto", "pca", "subsets")
 BACKENDS = ("torch", "onnx")
 # Query batches are padded to a multiple of this many rows: matrix kernels pick their
@@ -152,7 +155,7 @@ class TabICLEstimator(BaseEstimator):
         )
         n_rows = len(X_context)
         self.neighbourhoods_ = None
-        max_rows = self._max_context_rows()
+        max_rows = self._max_context_rows(n_rows)
         if n_rows <= max_rows:
             member_rows = [[np.arange(n_rows)]] * len(self.members_)
         elif self.context_selection == "subsample":
@@ -177,10 +180,12 @@ class TabICLEstimator(BaseEstimator):
             return "subsets" if self.encoder_.categorical_columns_.any() else "pca"
         return self.feature_reduction
 
-    def _max_context_rows(self) -> int:
-        if self.max_context_rows == "auto":
-            return AUTO_CONTEXT_ROWS[self._task]
-        return self.max_context_rows
+    def _max_context_rows(self, n_rows: int) -> int:
+        if self.max_context_rows != "auto":
+            return self.max_context_rows
+        if self._task == "classification" and n_rows <= WHOLE_CONTEXT_ROWS:
+            return WHOLE_CONTEXT_ROWS
+        return NEIGHBOURHOOD_ROWS
 
     def _load_network(self):
         """The network behind ``backend``: a TorchNetwork or an OnnxNetwork."""
@@ -331,10 +336,11 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         of the classes; their probabilities are averaged.
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
-        ``context_selection`` says. "auto" is 2,048 for classification and 128 for
-        regression, where each context reads its targets as ranks among its own rows
-        and small neighbourhoods of similar rows predict best (benchmarks/RESULTS.md).
-        Time and memory grow with it.
+        ``context_selection`` says. "auto": for classification, the whole training
+        set up to 2,048 rows and 128-row contexts beyond; for regression, where each
+        context reads its targets as ranks among its own rows, always 128-row contexts.
+        Small neighbourhoods of similar rows predicted best on the large CC18 sets and
+        on CTR23 (benchmarks/RESULTS.md).
     context_selection : {"neighbors", "subsample"}, default="neighbors"
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
         and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
@@ -468,10 +474,11 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         distributions are averaged.
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
-        ``context_selection`` says. "auto" is 2,048 for classification and 128 for
-        regression, where each context reads its targets as ranks among its own rows
-        and small neighbourhoods of similar rows predict best (benchmarks/RESULTS.md).
-        Time and memory grow with it.
+        ``context_selection`` says. "auto": for classification, the whole training
+        set up to 2,048 rows and 128-row contexts beyond; for regression, where each
+        context reads its targets as ranks among its own rows, always 128-row contexts.
+        Small neighbourhoods of similar rows predicted best on the large CC18 sets and
+        on CTR23 (benchmarks/RESULTS.md).
     context_selection : {"neighbors", "subsample"}, default="neighbors"
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
         and gives each query the ``max_context_rows`` rows nearest its cluster's centre;

@@ -10,6 +10,7 @@ from sklearn.datasets import make_classification, make_regression
 
 from tabicl import TabICLClassifier, TabICLRegressor
 from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
+from tabicl.estimators import NEIGHBOURHOOD_ROWS
 from tabicl.model import label_groups
 
 
@@ -125,3 +126,13 @@ def test_peak_memory_does_not_grow_with_query_rows():
         [sys.executable, "-c", PEAK_MEMORY, "20000"], capture_output=True, text=True, check=True
     )
     assert int(grown.stdout) < 30_000  # KiB: the inputs and outputs themselves are ~2 MB
+
+
+def test_auto_context_rows_keep_small_tables_whole_and_split_large_ones():
+    X, y = make_classification(n_samples=2100, n_features=4, random_state=0)
+    small = TabICLClassifier(n_estimators=1, random_state=0).fit(X[:2000], y[:2000])
+    assert small.neighbourhoods_ is None
+    large = TabICLClassifier(n_estimators=1, random_state=0).fit(X, y)
+    assert {len(rows) for rows in large.neighbourhoods_.rows_} == {NEIGHBOURHOOD_ROWS}
+    regressor = TabICLRegressor(n_estimators=1, random_state=0).fit(X[:300], X[:300, 0])
+    assert {len(rows) for rows in regressor.neighbourhoods_.rows_} == {NEIGHBOURHOOD_ROWS}

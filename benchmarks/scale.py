@@ -2,8 +2,9 @@
 
 ``python -m benchmarks.scale`` scores, on one fold of the large CC18/CTR23 sets (more
 rows than a context holds) and the wide and many-class ones, our estimators with each
-``context_selection`` (large sets) or each ``feature_reduction`` (wide sets) and the
-GBDTs at their defaults (``benchmarks/peers.py``).
+``context_selection`` (large sets: neighbourhoods at the default size, or stratified
+subsamples of 2,048 rows) or each ``feature_reduction`` (wide sets) and the GBDTs at
+their defaults (``benchmarks/peers.py``).
 
 Protocol: the first fold of a seeded 5-fold split (stratified for classes); the whole
 training fold is used (up to ~43,000 rows), the test fold is cut to ``--max-test-rows``
@@ -26,6 +27,7 @@ from benchmarks.datasets import DEFAULT_DATA_DIR, find_parquet, load_parquet, mo
 from benchmarks.openml import cap_rows, evaluate, fold_indices
 from benchmarks.peers import GBDTS, make_model
 from tabicl import TabICLClassifier, TabICLRegressor
+from tabicl.estimators import WHOLE_CONTEXT_ROWS
 
 LARGE = {
     "cc18": ["adult", "bank-marketing", "electricity", "jungle_chess_2pcs_raw_endgame_complete",
@@ -47,8 +49,11 @@ def make(name: str, task: str, categorical: list[str], threads: int, seed: int):
     if name.startswith("ours-"):
         estimator = TabICLClassifier if task == "classification" else TabICLRegressor
         variant = name.removeprefix("ours-")
-        option = "feature_reduction" if variant in VARIANTS["wide"] else "context_selection"
-        return estimator(**{option: variant}, random_state=seed)
+        if variant in VARIANTS["wide"]:
+            return estimator(feature_reduction=variant, random_state=seed)
+        # Subsamples as large as a whole context may be; neighbourhoods at the default.
+        rows = WHOLE_CONTEXT_ROWS if variant == "subsample" else "auto"
+        return estimator(context_selection=variant, max_context_rows=rows, random_state=seed)
     return make_model(name, task, categorical=categorical, threads=threads, seed=seed)
 
 

@@ -182,6 +182,13 @@ def make_model(
     return TimeBudgetSearch(model, space, seconds=tuned_seconds, random_state=seed)
 
 
+# The tabicl code this process runs, read once at import: files edited during a long run
+# must not relabel cells computed with the code loaded before.
+_TABICL_CODE = b"".join(
+    source.read_bytes() for source in sorted(Path(tabicl.__file__).parent.glob("*.py"))
+)
+
+
 def model_version(name: str, task: str, tuned_seconds: float = 0.0) -> str:
     """What must change for a finished result of ``name`` to be recomputed.
 
@@ -193,8 +200,7 @@ def model_version(name: str, task: str, tuned_seconds: float = 0.0) -> str:
     base = name.removesuffix(TUNED)
     if base == "ours":
         digest = hashlib.sha256((bundled_checkpoint(task) / WEIGHTS).read_bytes())
-        for source in sorted(Path(tabicl.__file__).parent.glob("*.py")):
-            digest.update(source.read_bytes())
+        digest.update(_TABICL_CODE)
         return "tabicl-" + digest.hexdigest()[:12]
     module = {"rf": "sklearn", "linear": "sklearn"}.get(base, base)
     try:

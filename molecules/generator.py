@@ -128,6 +128,7 @@ class DemonstrationGenerator:
         target = normalised.max() if self.target_score is None else self.target_score
         known = set(smiles)
         found: dict[str, int] = {}
+        distinct: set[str] = set()  # every valid molecule sampled, beyond n_samples too
         sampled = valid = 0
         show = None if progress is None else not progress  # None: tqdm decides (a terminal)
         bar = tqdm(total=n_samples, desc="molecules", disable=show)
@@ -142,6 +143,7 @@ class DemonstrationGenerator:
                 if molecule is None:
                     continue
                 valid += 1
+                distinct.add(molecule)
                 if molecule not in found and len(found) < n_samples:
                     found[molecule] = round_
                     bar.update(1)
@@ -154,7 +156,7 @@ class DemonstrationGenerator:
             "sampled": sampled,
             "rounds": round_ + 1,
             "validity": valid / sampled,
-            "uniqueness": len(found) / max(valid, 1),
+            "uniqueness": len(distinct) / max(valid, 1),
             "novelty": float(out["novel"].mean()) if len(out) else 0.0,
         }
         return out

@@ -77,6 +77,15 @@ def test_invalid_demonstrations_are_listed_or_skipped(random_checkpoint):
         generator.generate(DEMOS, 5, invalid="maybe")
 
 
+def test_uniqueness_counts_every_distinct_valid_sample(random_checkpoint, monkeypatch):
+    # Every sample decodes to a new chain: all are distinct, also beyond n_samples.
+    chains = (("C" * length) for length in range(1, 10_000))
+    monkeypatch.setattr(DemonstrationGenerator, "_decode", lambda self, sequence: next(chains))
+    out = DemonstrationGenerator(random_checkpoint).generate(DEMOS, 5, random_state=0)
+    assert len(out) == 5 and out.attrs["sampled"] > 5
+    assert out.attrs["uniqueness"] == 1.0
+
+
 def test_context_targets_skip_molecule_boundaries():
     context = make_context([[5, 6], [7]], [1.0, -1.0])
     assert context["tokens"].tolist() == [2, 5, 6, 2, 7]  # <bos> = 2

@@ -33,6 +33,7 @@ import pandas as pd
 from rdkit import Chem, DataStructs
 from rdkit.Chem import Crippen, Draw, rdFingerprintGenerator, rdMolDescriptors
 
+import molecules
 from benchmarks.graph_ga import graph_ga
 from benchmarks.reporting import (
     Metric,
@@ -40,6 +41,7 @@ from benchmarks.reporting import (
     complete_datasets,
     environment,
     environment_markdown,
+    package_source,
     summary_markdown,
 )
 from molecules.checkpoint import bundled_generator
@@ -49,6 +51,7 @@ from molecules.generator import DemonstrationGenerator
 from molecules.tokenizer import MotifTokenizer, bundled_tokens
 
 RESULTS = Path(__file__).parent / "results" / "molecules"
+_MOLECULES_CODE = package_source(molecules)
 _ECFP4 = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 _ECFP6 = rdFingerprintGenerator.GetMorganGenerator(radius=3, fpSize=2048)
 _FCFP4 = rdFingerprintGenerator.GetMorganGenerator(
@@ -290,7 +293,10 @@ def main(args: list[str] | None = None) -> None:
         report_path.write_text(json.dumps(report, indent=2) + "\n")
     generator = DemonstrationGenerator(options.model_path)
     weights = Path(options.model_path or bundled_generator()) / "model.safetensors"
-    version = hashlib.sha1(weights.read_bytes()).hexdigest()[:10] if weights.is_file() else "none"
+    # Ours is its weights and the code that samples with them: a change of either reruns it.
+    digest = hashlib.sha1(weights.read_bytes() if weights.is_file() else b"")
+    digest.update(_MOLECULES_CODE)
+    version = digest.hexdigest()[:10]
     store = ResultStore(out / "scores.csv", COLUMNS)
     done = store.finished()
     for seed in range(options.seeds):

@@ -15,7 +15,6 @@ import re
 import time
 from importlib import import_module
 from itertools import chain
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,6 +32,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 import tabicl
+from benchmarks.reporting import package_source
 from tabicl import TabICLClassifier, TabICLRegressor
 from tabicl.checkpoint import WEIGHTS, bundled_checkpoint
 
@@ -182,11 +182,7 @@ def make_model(
     return TimeBudgetSearch(model, space, seconds=tuned_seconds, random_state=seed)
 
 
-# The tabicl code this process runs, read once at import: files edited during a long run
-# must not relabel cells computed with the code loaded before.
-_TABICL_CODE = b"".join(
-    source.read_bytes() for source in sorted(Path(tabicl.__file__).parent.glob("*.py"))
-)
+_TABICL_CODE = package_source(tabicl)
 
 
 def model_version(name: str, task: str, tuned_seconds: float = 0.0) -> str:

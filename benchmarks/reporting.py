@@ -20,12 +20,24 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from itertools import cycle
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # not pyplot: files only, no display or backend state
 
 KEY = ("dataset", "fold", "model", "model_version")
+
+
+def package_source(package: ModuleType) -> bytes:
+    """The Python files of ``package`` as they are now, to version results with.
+
+    Read once at import by the benchmarks: files edited during a long run must not
+    relabel cells computed with the code loaded before.
+    """
+    return b"".join(
+        path.read_bytes() for path in sorted(Path(package.__file__).parent.glob("*.py"))
+    )
 
 
 @dataclass(frozen=True)

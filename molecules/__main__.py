@@ -39,7 +39,12 @@ def generate(options: argparse.Namespace) -> None:
     from molecules.generator import DemonstrationGenerator
 
     demos = pd.read_csv(options.demos)
-    generator = DemonstrationGenerator(options.model_path, temperature=options.temperature)
+    settings = {  # the options given; the generator's defaults for the others
+        name: getattr(options, name)
+        for name in ("temperature", "prefix_share", "candidates_per_sample")
+        if hasattr(options, name)
+    }
+    generator = DemonstrationGenerator(options.model_path, **settings)
     out = generator.generate(
         demos,
         options.n_samples,
@@ -64,7 +69,10 @@ def export(options: argparse.Namespace) -> None:
     checkpoint = Path(options.checkpoint)
     # Our own Lightning checkpoint: it holds hyper-parameters besides tensors.
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    module = MoleculeGeneratorModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    # The checkpoint holds every weight: the starting ones (init_from) are not needed.
+    module = MoleculeGeneratorModule.load_from_checkpoint(
+        checkpoint, map_location="cpu", init_from=None
+    )
     vocabulary = MotifVocabulary(state["motif_merges"], state["motif_max_atoms"])
     generator = Generator(
         module.model.eval(), TokenIndex(state["motif_tokens"]), MotifTokenizer(vocabulary)
@@ -81,6 +89,11 @@ def export(options: argparse.Namespace) -> None:
         f"- Hardware: {state.get('hardware', 'not recorded')}",
         f"- Trained with: `{options.command or 'python -m pretraining fit --config <config>'}`",
         f"- Exported with: `python -m molecules export {checkpoint} {options.out_dir}`",
+        *(
+            [f"- Started from the weights in `{init_from}` (their own card is in git history)"]
+            if (init_from := state["hyper_parameters"].get("init_from"))
+            else []
+        ),
         "",
         "## Architecture",
         "",
@@ -127,7 +140,12 @@ def main(args: list[str] | None = None) -> None:
     sample.add_argument("-n", "--n-samples", type=int, default=100)
     sample.add_argument("-o", "--output", required=True, help="CSV to write")
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--temperature", type=float, default=1.0)
+    for flag, kind in (
+        ("--temperature", float),
+        ("--prefix-share", float),
+        ("--candidates-per-sample", int),
+    ):
+        sample.add_argument(flag, type=kind, default=argparse.SUPPRESS, help="see the API")
     sample.add_argument("--model-path", default=None, help="checkpoint directory")
     sample.add_argument("--skip-invalid", action="store_true", help="warn, do not raise")
     exporter = commands.add_parser("export", help="Lightning checkpoint -> generator checkpoint")

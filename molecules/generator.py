@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 from tqdm.auto import tqdm
 
 from molecules.checkpoint import MOTIFS, TOKENS, bundled_generator, load_generator
@@ -15,6 +16,7 @@ from molecules.chem import canonical_smiles
 from molecules.context import TokenIndex, make_context, normalise_scores
 from molecules.motifs import MotifVocabulary
 from molecules.sampling import TorchDecoder, sample_sequences
+from molecules.surrogate import DemonstrationSurrogate, fingerprints, tanimoto
 from molecules.tokenizer import MotifTokenizer
 
 
@@ -23,21 +25,32 @@ class DemonstrationGenerator:
 
     The bundled network reads the demonstrations (motif tokens and their scores,
     normalised over the demonstrations) and samples new molecules conditioned on a
-    high score. No oracle is called and nothing is trained.
+    high score. Most samples start from part of a demonstration's motif tree (drawn
+    with weight ``exp(2 z)`` for a demonstration ``z`` standard deviations above the
+    mean) and the network completes it; a surrogate fitted to the demonstrations
+    (:class:`molecules.surrogate.DemonstrationSurrogate`) then keeps the most
+    promising of ``candidates_per_sample`` candidates per molecule returned. No oracle
+    is called and the network is not trained.
 
     Parameters
     ----------
     model_path : str, optional
         Checkpoint directory (``python -m molecules export``); the bundled one by default.
     temperature : float
-        Softmax temperature of sampling: lower is closer to the demonstrations.
+        Softmax temperature of sampling: lower is closer to the demonstrations. Above
+        1, completions of demonstrations vary more; the surrogate filters the worse.
     target_score : float, optional
         Score, in standard deviations of the demonstrations' scores from their mean,
         that the generated molecules are conditioned on; by default the best
         demonstration's.
+    prefix_share : float
+        Share of the samples that start from part of a demonstration; the others are
+        generated from scratch.
+    candidates_per_sample : int
+        Candidates sampled per molecule returned; 1 returns the first ones found.
     max_rounds : int
         Sampling rounds at most when duplicates or failures leave fewer than
-        ``n_samples`` molecules.
+        ``n_samples * candidates_per_sample`` candidates.
     backend : {"torch", "onnx"}
         "onnx" runs the graphs :func:`molecules.onnx.export_onnx` wrote into the
         checkpoint directory with onnxruntime; the same seed gives the same molecules
@@ -54,14 +67,18 @@ class DemonstrationGenerator:
     def __init__(
         self,
         model_path: str | None = None,
-        temperature: float = 1.0,
+        temperature: float = 1.2,
         target_score: float | None = None,
+        prefix_share: float = 1.0,
+        candidates_per_sample: int = 3,
         max_rounds: int = 10,
         backend: str = "torch",
     ) -> None:
         self.model_path = model_path
         self.temperature = temperature
         self.target_score = target_score
+        self.prefix_share = prefix_share
+        self.candidates_per_sample = candidates_per_sample
         self.max_rounds = max_rounds
         self.backend = backend
 
@@ -110,14 +127,18 @@ class DemonstrationGenerator:
         Returns
         -------
         DataFrame
-            ``smiles`` (canonical), ``novel`` (not among the demonstrations) and
-            ``round`` (sampling round that found it). ``attrs`` holds ``sampled``,
-            ``rounds``, ``validity``, ``uniqueness`` and ``novelty``.
+            New molecules (none is a demonstration), best predicted first: ``smiles``
+            (canonical), ``predicted_score`` (the surrogate's, in standard deviations of
+            the demonstrations' scores), ``similarity`` (Tanimoto to the nearest
+            demonstration) and ``round`` (sampling round that found it). ``attrs`` holds
+            ``sampled``, ``rounds``, ``validity``, ``uniqueness`` and ``novelty`` of
+            everything sampled.
         """
         if invalid not in ("raise", "skip"):
             raise ValueError(f"invalid={invalid!r}: use 'raise' or 'skip'")
         if not isinstance(n_samples, int | np.integer) or n_samples < 1:
             raise ValueError(f"n_samples={n_samples!r} must be a positive integer")
+        self._check_params()
         self._load()
         smiles, scores = self._read_demos(demos, invalid)
         rng = np.random.default_rng(random_state)
@@ -126,16 +147,20 @@ class DemonstrationGenerator:
         normalised = normalise_scores(scores[order])
         context = make_context(ids, normalised)
         target = normalised.max() if self.target_score is None else self.target_score
+        weights = softmax(2 * normalise_scores(scores))  # which demonstrations to start from
+        readings = self._readings(smiles)
         known = set(smiles)
-        found: dict[str, int] = {}
-        distinct: set[str] = set()  # every valid molecule sampled, beyond n_samples too
+        wanted = n_samples * self.candidates_per_sample
+        found: dict[str, int] = {}  # new molecule -> round
+        distinct: set[str] = set()  # every valid molecule sampled, demonstrations too
         sampled = valid = 0
         show = None if progress is None else not progress  # None: tqdm decides (a terminal)
-        bar = tqdm(total=n_samples, desc="molecules", disable=show)
+        bar = tqdm(total=wanted, desc="candidates", disable=show)
         for round_ in range(self.max_rounds):
-            batch = max(16, int(1.2 * (n_samples - len(found))))
+            batch = max(16, int(1.2 * (wanted - len(found))))
+            prefixes = self._prefixes(readings, weights, batch, rng)
             sequences = sample_sequences(
-                self.decoder_, self.index_, context, target, batch, rng, self.temperature
+                self.decoder_, self.index_, context, target, batch, rng, self.temperature, prefixes
             )
             sampled += batch
             for sequence in sequences:
@@ -144,22 +169,79 @@ class DemonstrationGenerator:
                     continue
                 valid += 1
                 distinct.add(molecule)
-                if molecule not in found and len(found) < n_samples:
+                if molecule not in known and molecule not in found and len(found) < wanted:
                     found[molecule] = round_
                     bar.update(1)
-            if len(found) == n_samples:
+            if len(found) == wanted:
                 break
         bar.close()
-        out = pd.DataFrame({"smiles": list(found), "round": list(found.values())})
-        out.insert(1, "novel", ~out["smiles"].isin(known))
+        candidates = list(found)
+        surrogate = DemonstrationSurrogate().fit(smiles, scores)
+        predicted = surrogate.predict(candidates)
+        best = np.argsort(-predicted, kind="stable")[:n_samples]
+        chosen = [candidates[i] for i in best]
+        nearest = tanimoto(fingerprints(chosen), surrogate.fingerprints_).max(axis=1, initial=0)
+        out = pd.DataFrame(
+            {
+                "smiles": chosen,
+                "predicted_score": predicted[best],
+                "similarity": nearest,
+                "round": [found[m] for m in chosen],
+            }
+        )
         out.attrs = {
             "sampled": sampled,
             "rounds": round_ + 1,
             "validity": valid / sampled,
             "uniqueness": len(distinct) / max(valid, 1),
-            "novelty": float(out["novel"].mean()) if len(out) else 0.0,
+            "novelty": len(distinct - known) / max(len(distinct), 1),
         }
         return out
+
+    def _check_params(self) -> None:
+        if not 0 <= self.prefix_share <= 1:
+            raise ValueError(f"prefix_share={self.prefix_share!r} must be in [0, 1]")
+        per_sample = self.candidates_per_sample
+        if not isinstance(per_sample, int | np.integer) or per_sample < 1:
+            raise ValueError(f"candidates_per_sample={per_sample!r} must be a positive integer")
+
+    def _readings(self, smiles: list[str]) -> list[list[list[int] | None]]:
+        """Per demonstration, its token ids read from each root motif in turn; None for a
+        reading with a token the index lacks (the index holds the tokens of canonical
+        readings, so other roots often have one) or too long for the network."""
+        readings = []
+        for molecule in smiles:
+            readings.append([])
+            for tokens in self.tokenizer_.rootings(molecule):
+                ids = [self.index_.id.get(token) for token in tokens]
+                fits = None not in ids and 2 <= len(ids) < self.decoder_.config.max_motifs
+                readings[-1].append(ids if fits else None)
+        return readings
+
+    def _prefixes(
+        self,
+        readings: list[list[list[int] | None]],
+        weights: np.ndarray,
+        n_samples: int,
+        rng: np.random.Generator,
+    ) -> list[list[int]]:
+        """Per sample, the first tokens of a reading of a demonstration, or none.
+
+        The demonstration is drawn by ``weights``, then one of its readings, cut after a
+        random number of tokens: a prefix is a connected part of the demonstration and
+        the network fills in the rest. Where the reading is None the sample starts from
+        scratch; drawing only among the usable readings measured worse, as their
+        prefixes then repeat more often.
+        """
+        prefixes = []
+        for _ in range(n_samples):
+            demo, pick, cut_at = rng.choice(len(readings), p=weights), rng.random(), rng.random()
+            ids = readings[demo][int(pick * len(readings[demo]))]
+            if rng.random() >= self.prefix_share or ids is None:
+                prefixes.append([])
+                continue
+            prefixes.append(ids[: 1 + int(cut_at * (len(ids) - 1))])
+        return prefixes
 
     def _decode(self, sequence: list[int] | None) -> str | None:
         if sequence is None:

@@ -93,25 +93,30 @@ class DemonstrationTransformer(nn.Module):
         tokens: torch.Tensor,
         positions: torch.Tensor,
         scores: torch.Tensor,
+        context: KVCache,
         keys: list[torch.Tensor],
         values: list[torch.Tensor],
         length: int,
     ) -> torch.Tensor:
-        """Next-token logits (B, V) of one new token per row, with a preallocated cache.
+        """Next-token logits (B, V) of one new token per row after a shared context.
 
-        ``keys`` and ``values`` hold per layer a (B, H, S_max, D/H) buffer whose first
-        ``length`` slots are filled; the token writes its own keys and values at slot
-        ``length`` and reads slots up to it. The same computation as ``forward`` with
-        ``cache``, without copying the whole cache at every step (the concatenation
-        ``forward`` needs for ONNX export costs most of eager sampling's time).
+        ``context`` holds per layer the (1, H, S, D/H) keys and values of the context,
+        which every row reads; ``keys`` and ``values`` hold per layer a (B, H, S_max, D/H)
+        buffer of the rows' own tokens whose first ``length`` slots are filled. The new
+        token writes its keys and values at slot ``length``. The same computation as
+        ``forward`` with a cache, without B copies of the context or a concatenation at
+        every step (which ``forward`` needs for ONNX export and costs most of eager
+        sampling's time).
         """
         x = self.embed(tokens, positions, scores)  # (B, 1, D)
-        for block, layer_keys, layer_values in zip(self.blocks, keys, values, strict=True):
+        for block, shared, layer_keys, layer_values in zip(
+            self.blocks, context, keys, values, strict=True
+        ):
             new_keys, new_values = block.attn.keys_values(block.norm_attn(x))
             layer_keys[:, :, length] = new_keys[:, :, 0]
             layer_values[:, :, length] = new_values[:, :, 0]
             end = length + 1
-            x = block.read(x, layer_keys[:, :, :end], layer_values[:, :, :end])
+            x = block.read(x, layer_keys[:, :, :end], layer_values[:, :, :end], shared=shared)
         return (self.norm(x) @ self.token_embedding.weight.T)[:, -1]
 
 

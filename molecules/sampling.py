@@ -16,7 +16,7 @@ between two tokens). Shapes: ``N`` samples, ``V`` tokens, ``S`` context tokens.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -59,26 +59,23 @@ class TorchDecoder:
     @torch.no_grad()
     def start(self, context: Mapping, score: float, n_samples: int) -> NextLogits:
         inputs = [torch.as_tensor(context[key])[None] for key in ("tokens", "positions", "scores")]
-        _, cache = self.model(*inputs)
-        S = inputs[0].shape[1]
-        # One buffer per layer for the context and every token still to come.
+        _, shared = self.model(*inputs)  # per layer (1, H, S, D/H), read by every sample
+        # One buffer per layer for the tokens every sample generates.
         keys, values = [], []
-        for layer_keys, layer_values in cache:
+        for layer_keys, _ in shared:
             _, H, _, head = layer_keys.shape
-            shape = (n_samples, H, S + self.config.max_motifs, head)
+            shape = (n_samples, H, self.config.max_motifs, head)
             keys.append(layer_keys.new_empty(shape))
-            values.append(layer_values.new_empty(shape))
-            keys[-1][:, :, :S] = layer_keys
-            values[-1][:, :, :S] = layer_values
+            values.append(layer_keys.new_empty(shape))
         scores = torch.full((n_samples, 1), float(score))
-        length = S
+        length = 0
 
         @torch.no_grad()
         def next_logits(tokens: np.ndarray, position: int) -> np.ndarray:
             nonlocal length
             positions = torch.full((n_samples, 1), position)
             token_ids = torch.as_tensor(tokens)[:, None]
-            logits = self.model.step(token_ids, positions, scores, keys, values, length)
+            logits = self.model.step(token_ids, positions, scores, shared, keys, values, length)
             length += 1
             return logits.numpy()
 
@@ -93,6 +90,7 @@ def sample_sequences(
     n_samples: int,
     rng: np.random.Generator,
     temperature: float = 1.0,
+    prefixes: Sequence[Sequence[int]] | None = None,
 ) -> list[list[int] | None]:
     """Token ids of ``n_samples`` molecules generated after ``context`` with ``score``.
 
@@ -110,6 +108,10 @@ def sample_sequences(
     rng : numpy.random.Generator
         Draws one uniform per sample and step.
     temperature : float, default=1.0
+    prefixes : sequence of (sequence of int), optional
+        Per sample, tokens it starts with (a cut of a demonstration's tokens: a connected
+        part of its motif tree); the network completes the open attachments. The draws
+        are the same with or without prefixes, so a sample's suffix has its own draws.
 
     Returns
     -------
@@ -130,6 +132,10 @@ def sample_sequences(
             opened[:, None] + index.n_children <= max_tokens - step - 1
         )  # (N, V)
         chosen = draw(logits, allowed, temperature, rng)  # finished samples draw too
+        if prefixes is not None:
+            for i, prefix in enumerate(prefixes):
+                if step < len(prefix):
+                    chosen[i] = prefix[step]
         for i in np.flatnonzero(active):
             if chosen[i] < 0:
                 sequences[i], active[i] = None, False

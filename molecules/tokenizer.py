@@ -86,6 +86,15 @@ def tree_tokens(mol: Chem.Mol, units: Partition, root: int = 0) -> list[str]:
     return tokens
 
 
+def _one_molecule(smiles: str) -> Chem.Mol:
+    mol = to_mol(smiles)
+    if mol is None:
+        raise ValueError(f"{smiles!r} is not a valid SMILES")
+    if len(Chem.GetMolFrags(mol)) > 1:
+        raise ValueError(f"{smiles!r} holds several molecules ('.'): pass one at a time")
+    return mol
+
+
 @cache
 def _token_mol(token: str) -> Chem.Mol:
     mol = Chem.MolFromSmiles(token, sanitize=False)
@@ -191,12 +200,15 @@ class MotifTokenizer:
         ValueError
             If RDKit cannot read ``smiles`` or it holds several molecules.
         """
-        mol = to_mol(smiles)
-        if mol is None:
-            raise ValueError(f"{smiles!r} is not a valid SMILES")
-        if len(Chem.GetMolFrags(mol)) > 1:
-            raise ValueError(f"{smiles!r} holds several molecules ('.'): pass one at a time")
+        mol = _one_molecule(smiles)
         return tree_tokens(mol, self.vocabulary.partition(mol, merge=merge), root)
+
+    def rootings(self, smiles: str) -> list[list[str]]:
+        """The tokens of ``smiles`` from each of its units as the root, in unit order:
+        ``tokenize(smiles, root=r)`` for every ``r``, partitioned once."""
+        mol = _one_molecule(smiles)
+        units = self.vocabulary.partition(mol)
+        return [tree_tokens(mol, units, root) for root in range(len(units))]
 
     def detokenize(self, tokens: Sequence[str]) -> str:
         """Canonical SMILES of a token sequence (see :func:`join_tokens`)."""

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from molecules.checkpoint import load_generator
 from molecules.chem import read_smiles
 from molecules.context import TokenIndex, collate, make_context, normalise_scores
 from molecules.model import DemonstrationTransformer, GeneratorConfig, next_token_loss
@@ -42,6 +43,10 @@ class MoleculeGeneratorModule(PretrainingModule):
     schedule_seconds : float, optional
         Wall time the run may take: the decay follows steps or time, whichever runs out
         first, so that a run stopped by ``max_time`` ends at the low rate.
+    init_from : str, optional
+        Generator checkpoint directory whose weights start the run (its config and
+        tokens must be this run's): continues pretraining a shipped generator on a new
+        schedule.
     """
 
     def __init__(
@@ -51,12 +56,22 @@ class MoleculeGeneratorModule(PretrainingModule):
         weight_decay: float = 0.01,
         warmup_steps: int = 100,
         schedule_seconds: float | None = None,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.index = TokenIndex.load(bundled_tokens())
         self.vocabulary = MotifVocabulary.load(bundled_vocabulary())
         self.model = DemonstrationTransformer(replace(config, n_tokens=len(self.index)))
+        if init_from is not None:
+            start = load_generator(init_from)
+            if start.model.config != self.model.config or start.index.tokens != self.index.tokens:
+                raise ValueError(
+                    f"init_from={init_from!r} holds {start.model.config} over its own token "
+                    f"list; this run is {self.model.config} over the bundled tokens: make "
+                    "the config match the checkpoint's config.json"
+                )
+            self.model.load_state_dict(start.model.state_dict())
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = next_token_loss(self.model, batch)

@@ -40,16 +40,50 @@ class Attention(nn.Module):
         return self._heads(k), self._heads(v)
 
     def read(
-        self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, causal: bool = False
+        self,
+        x: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        causal: bool = False,
+        shared: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The tokens ``x`` (B, T, D) attend to ``keys`` and ``values`` (B, H, S, D/H)."""
+        """The tokens ``x`` (B, T, D) attend to ``keys`` and ``values`` (B, H, S, D/H).
+
+        ``shared`` keys and values (1, H, S', D/H) come before every row's own, for one
+        token per row (T = 1): many samples read one context without B copies of it.
+        """
         D = x.shape[-1]
         q = self._heads(F.linear(x, self.qkv.weight[:D], self.qkv.bias[:D]))
-        y = F.scaled_dot_product_attention(q, keys, values, is_causal=causal)
+        if shared is None:
+            y = F.scaled_dot_product_attention(q, keys, values, is_causal=causal)
+        else:
+            y = _attend_after_shared(q, *shared, keys, values)
         return self.out(y.transpose(1, 2).flatten(-2))  # (B, T, D)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, T, D/H)
+
+
+def _attend_after_shared(
+    q: torch.Tensor,
+    shared_keys: torch.Tensor,
+    shared_values: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+) -> torch.Tensor:
+    """One softmax over shared (1, H, S', D/H) then own (B, H, S, D/H) keys, for q (B, H, 1, D/H).
+
+    The shared part runs as one matrix product per head with the B rows as its queries,
+    so the shared keys are read once, not once per row.
+    """
+    scale = q.shape[-1] ** -0.5
+    rows = q.transpose(0, 2)  # (1, H, B, D/H)
+    shared_scores = (rows @ shared_keys.transpose(-1, -2)).transpose(0, 2)  # (B, H, 1, S')
+    own_scores = q @ keys.transpose(-1, -2)  # (B, H, 1, S)
+    weights = (torch.cat([shared_scores, own_scores], dim=-1) * scale).softmax(dim=-1)
+    n_shared = shared_keys.shape[2]
+    shared_part = (weights[..., :n_shared].transpose(0, 2) @ shared_values).transpose(0, 2)
+    return shared_part + weights[..., n_shared:] @ values  # (B, H, 1, D/H)
 
 
 class MLP(nn.Module):
@@ -79,8 +113,14 @@ class Block(nn.Module):
         return self.read(x, keys, values, causal=causal)
 
     def read(
-        self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, causal: bool = False
+        self,
+        x: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        causal: bool = False,
+        shared: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The block for tokens ``x`` whose attention reads the given keys and values."""
-        x = x + self.attn.read(self.norm_attn(x), keys, values, causal=causal)
+        """The block for tokens ``x`` whose attention reads the given keys and values
+        (after ``shared`` ones: see :meth:`Attention.read`)."""
+        x = x + self.attn.read(self.norm_attn(x), keys, values, causal=causal, shared=shared)
         return x + self.mlp(self.norm_mlp(x))

@@ -16,6 +16,8 @@ from molecules.checkpoint import Generator, bundled_generator, save_generator  #
 from molecules.context import TokenIndex, make_context  # noqa: E402
 from molecules.generator import DemonstrationGenerator  # noqa: E402
 from molecules.model import DemonstrationTransformer, GeneratorConfig  # noqa: E402
+from molecules.sampling import sample_sequences  # noqa: E402
+from molecules.surrogate import DemonstrationSurrogate  # noqa: E402
 from molecules.tokenizer import MotifTokenizer, bundled_tokens  # noqa: E402
 from pretraining.molecule_tasks import KINDS, build_corpus, sample_task  # noqa: E402
 
@@ -48,8 +50,40 @@ def test_generates_valid_unique_canonical_molecules(random_checkpoint):
     assert len(out) == 20 and out["smiles"].is_unique
     assert all(Chem.MolToSmiles(Chem.MolFromSmiles(s)) == s for s in out["smiles"])
     assert out.attrs["validity"] == 1.0  # grammar-constrained: every sequence closes
-    assert set(out.columns) == {"smiles", "novel", "round"}
+    assert list(out.columns) == ["smiles", "predicted_score", "similarity", "round"]
     assert out.attrs["sampled"] >= 20
+    assert not set(out["smiles"]) & set(DEMOS["smiles"])  # new molecules only
+    assert out["predicted_score"].is_monotonic_decreasing
+    assert ((out["similarity"] >= 0) & (out["similarity"] < 1)).all()
+
+
+def test_prefixes_start_samples_and_surrogate_ranks_candidates(random_checkpoint):
+    generator = DemonstrationGenerator(str(random_checkpoint))
+    generator._load()
+    index, tokenizer = generator.index_, generator.tokenizer_
+    context = make_context([index.encode(tokenizer, s) for s in DEMOS["smiles"]], [0.0] * 4)
+    prefix = index.encode(tokenizer, "CC(C)Cc1ccc(C(C)C(=O)O)cc1")[:2]
+    sequences = sample_sequences(
+        generator.decoder_, index, context, 1.0, 3, np.random.default_rng(0), prefixes=[prefix] * 3
+    )
+    assert all(sequence[:2] == prefix for sequence in sequences)
+    surrogate = DemonstrationSurrogate().fit(list(DEMOS["smiles"]), DEMOS["score"].to_numpy())
+    near_best, near_worst = surrogate.predict(["CC(=O)Nc1ccc(OC)cc1", "CCCO"])
+    assert near_best > near_worst
+
+
+def test_more_candidates_raise_predicted_scores(random_checkpoint):
+    few, many = (
+        DemonstrationGenerator(str(random_checkpoint), candidates_per_sample=k).generate(
+            DEMOS, 10, random_state=0
+        )
+        for k in (1, 4)
+    )
+    assert many["predicted_score"].mean() > few["predicted_score"].mean()
+    with pytest.raises(ValueError, match="candidates_per_sample=0"):
+        DemonstrationGenerator(candidates_per_sample=0).generate(DEMOS, 5)
+    with pytest.raises(ValueError, match="prefix_share=2"):
+        DemonstrationGenerator(prefix_share=2).generate(DEMOS, 5)
 
 
 def test_reproducible_and_accepts_pairs(random_checkpoint):

@@ -24,7 +24,7 @@ import argparse
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +48,11 @@ from molecules.checkpoint import bundled_generator
 from molecules.chem import read_smiles, to_mol
 from molecules.context import UNK, TokenIndex
 from molecules.generator import DemonstrationGenerator
+from molecules.surrogate import DemonstrationSurrogate
 from molecules.tokenizer import MotifTokenizer, bundled_tokens
 
 RESULTS = Path(__file__).parent / "results" / "molecules"
+ABLATION_RESULTS = RESULTS.with_name("molecules-ablation")
 _MOLECULES_CODE = package_source(molecules)
 _ECFP4 = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 _ECFP6 = rdFingerprintGenerator.GetMorganGenerator(radius=3, fpSize=2048)
@@ -140,6 +142,19 @@ TASKS: dict[str, Callable[[Chem.Mol], float]] = {
     ),
 }
 MODELS = ("best given", "random ZINC", "Graph GA (0 calls)", "Graph GA (100 calls)", "ours")
+# --ablation: what each step of ours adds, and the surrogate on Graph GA's mutants.
+OURS = {  # model -> DemonstrationGenerator settings
+    "ours": {},
+    "ours, no surrogate": {"candidates_per_sample": 1},
+    "ours, no prefixes": {"prefix_share": 0.0},
+    "ours, network only": {"prefix_share": 0.0, "candidates_per_sample": 1},
+    "ours, network only, T 1.0": {
+        "prefix_share": 0.0,
+        "candidates_per_sample": 1,
+        "temperature": 1.0,
+    },
+}
+ABLATION = (*OURS, "Graph GA (0 calls) + surrogate")
 METRICS = [
     Metric("harmonic", True),
     Metric("top1", True),
@@ -213,21 +228,32 @@ def make_setting(task: str, seed: int, zinc: list[str]) -> Setting:
 
 
 def run_cell(
-    task: str, seed: int, model: str, setting: Setting, generator: DemonstrationGenerator
+    task: str,
+    seed: int,
+    model: str,
+    setting: Setting,
+    generators: dict[str, DemonstrationGenerator],
 ) -> dict:
     """One (task, seed, method) cell."""
     oracle = TASKS[task]
-    rng = np.random.default_rng([seed, sorted(TASKS).index(task), MODELS.index(model)])
+    rng = np.random.default_rng(
+        [seed, sorted(TASKS).index(task), (*MODELS, *ABLATION).index(model)]
+    )
     start = time.perf_counter()
     attempted = 100
     if model == "best given":
         smiles, attempted = setting.demos, len(setting.demos)
     elif model == "random ZINC":
         smiles = setting.others
-    elif model == "ours":
+    elif model in OURS:
         demos = list(zip(setting.demos, setting.demo_scores, strict=True))
-        out = generator.generate(demos, 100, random_state=seed)
+        out = generators[model].generate(demos, 100, random_state=seed)
         smiles = list(out["smiles"])
+    elif model == "Graph GA (0 calls) + surrogate":  # as ours keeps 1 in 3 candidates
+        mutants = graph_ga(setting.demos, setting.demo_scores, None, 300, rng)
+        mutants = list(dict.fromkeys(Chem.MolToSmiles(Chem.MolFromSmiles(s)) for s in mutants))
+        surrogate = DemonstrationSurrogate().fit(setting.demos, setting.demo_scores)
+        smiles = [mutants[i] for i in np.argsort(-surrogate.predict(mutants))[:100]]
     else:
         scorer = (lambda s: oracle(Chem.MolFromSmiles(s))) if "100" in model else None
         smiles = graph_ga(setting.demos, setting.demo_scores, scorer, 100, rng)
@@ -236,7 +262,7 @@ def run_cell(
     valid = [s for s in smiles if to_mol(s) is not None]
     row = design_metrics(valid, score_all(oracle, valid), attempted, set(setting.demos))
     row["molecules_per_s"] = len(valid) / elapsed if model not in MODELS[:2] else np.nan
-    if model == "ours":  # it returns only valid unique molecules: report what it sampled
+    if model in OURS:  # it returns only valid unique molecules: report what it sampled
         row["validity"], row["uniqueness"] = out.attrs["validity"], out.attrs["uniqueness"]
     return row
 
@@ -255,12 +281,12 @@ def tokenizer_report(zinc: list[str], n: int, seed: int) -> dict:
     return report
 
 
-def best_molecules_grid(results: pd.DataFrame, path: Path) -> None:
+def best_molecules_grid(results: pd.DataFrame, models: Sequence[str], path: Path) -> None:
     """One row per task: the best molecule of each method, with its score."""
     rows = results[(results["fold"] == results["fold"].min()) & (results["error"] == "")]
     mols, legends = [], []
     for task in rows["dataset"].unique():
-        for model in MODELS:
+        for model in models:
             cell = rows[(rows["dataset"] == task) & (rows["model"] == model)]
             if len(cell):
                 mols.append(Chem.MolFromSmiles(cell["best_smiles"].iloc[0]))
@@ -269,7 +295,7 @@ def best_molecules_grid(results: pd.DataFrame, path: Path) -> None:
                 mols.append(Chem.Mol())
                 legends.append("")
     image = Draw.MolsToGridImage(
-        mols, molsPerRow=len(MODELS), subImgSize=(260, 220), legends=legends
+        mols, molsPerRow=len(models), subImgSize=(260, 220), legends=legends
     )
     image.save(path)
 
@@ -277,21 +303,28 @@ def best_molecules_grid(results: pd.DataFrame, path: Path) -> None:
 def main(args: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.molecules")
     parser.add_argument("--tasks", nargs="*", default=sorted(TASKS))
-    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--models", nargs="*", default=None, choices=(*MODELS, *ABLATION))
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help=f"run {', '.join(ABLATION)} into {ABLATION_RESULTS}",
+    )
     parser.add_argument("--seeds", type=int, default=1, help="repetitions per task")
     parser.add_argument("--zinc", default="../shared/molecules/zinc250k.smi.gz")
     parser.add_argument("--tokenizer-molecules", type=int, default=10000)
     parser.add_argument("--model-path", default=None, help="generator checkpoint directory")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=None, help=f"default {RESULTS} ({ABLATION_RESULTS})")
     options = parser.parse_args(args)
-    out = Path(options.out)
+    suite = ABLATION if options.ablation else MODELS
+    models = options.models or list(suite)
+    out = Path(options.out or (ABLATION_RESULTS if options.ablation else RESULTS))
     out.mkdir(parents=True, exist_ok=True)
     zinc = read_smiles(options.zinc)
     report_path = out / "tokenizer.json"
     if options.tokenizer_molecules and not report_path.exists():
         report = tokenizer_report(zinc, options.tokenizer_molecules, seed=0)
         report_path.write_text(json.dumps(report, indent=2) + "\n")
-    generator = DemonstrationGenerator(options.model_path)
+    generators = {m: DemonstrationGenerator(options.model_path, **OURS[m]) for m in OURS}
     weights = Path(options.model_path or bundled_generator()) / "model.safetensors"
     # Ours is its weights and the code that samples with them: a change of either reruns it.
     digest = hashlib.sha1(weights.read_bytes() if weights.is_file() else b"")
@@ -301,25 +334,26 @@ def main(args: list[str] | None = None) -> None:
     done = store.finished()
     for seed in range(options.seeds):
         for task in options.tasks:
-            versions = {m: version if m == "ours" else "1" for m in options.models}
-            todo = [m for m in options.models if (task, str(seed), m, versions[m]) not in done]
+            versions = {m: version if m in OURS else "1" for m in models}
+            todo = [m for m in models if (task, str(seed), m, versions[m]) not in done]
             setting = make_setting(task, seed, zinc) if todo else None
             for model in todo:
                 key = {"dataset": task, "fold": seed, "model": model}
                 key["model_version"] = versions[model]
                 try:
-                    row = run_cell(task, seed, model, setting, generator)
+                    row = run_cell(task, seed, model, setting, generators)
                     store.append({**key, "error": "", **row})
                 except Exception as error:  # a failed cell is a result like any other
                     store.append({**key, "error": f"{type(error).__name__}: {error}"})
                 print(task, seed, model, flush=True)
     results = store.read()
-    results = results[(results["model"] != "ours") | (results["model_version"] == version)]
-    datasets = complete_datasets(results, MODELS, options.seeds)
+    results = results[~results["model"].isin(OURS) | (results["model_version"] == version)]
+    results = results[results["model"].isin(suite)]
+    datasets = complete_datasets(results, suite, options.seeds)
     summary = summary_markdown(results, METRICS, METRICS[0], datasets, "Molecule design")
     env = environment(["torch", "rdkit", "numpy"])
     (out / "summary.md").write_text(summary + "\n" + environment_markdown(env) + "\n")
-    best_molecules_grid(results, out / "best_molecules.png")
+    best_molecules_grid(results, suite, out / "best_molecules.png")
     print(summary)
 
 

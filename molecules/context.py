@@ -54,14 +54,18 @@ class TokenIndex:
         counts = Counter(token for tokens in tokenized for token in tokens)
         return cls([t for t, c in counts.most_common() if c >= min_count])
 
-    def encode(self, tokenizer: MotifTokenizer, smiles: str) -> list[int]:
+    def encode(
+        self, tokenizer: MotifTokenizer, smiles: str, tokens: Sequence[str] | None = None
+    ) -> list[int]:
         """Ids of the motif tokens of ``smiles``, falling back to smaller units.
 
         When the index lacks a token, the molecule is tokenised again into base units
         (ring systems and atoms), then without stereo, merged and into base units;
-        a token still unknown becomes ``<unk>``.
+        a token still unknown becomes ``<unk>``. ``tokens``: ``tokenizer.tokenize(smiles)``
+        where the caller has it already.
         """
-        tokens = tokenizer.tokenize(smiles)  # raises on invalid SMILES
+        if tokens is None:
+            tokens = tokenizer.tokenize(smiles)  # raises on invalid SMILES
         if any(t not in self.id for t in tokens):
             flat = Chem.MolToSmiles(Chem.MolFromSmiles(smiles), isomericSmiles=False)
             for text, merge in ((smiles, False), (flat, True), (flat, False)):

@@ -143,12 +143,13 @@ class DemonstrationGenerator:
         smiles, scores = self._read_demos(demos, invalid)
         rng = np.random.default_rng(random_state)
         order = rng.permutation(len(smiles))  # the network saw demonstrations in random order
-        ids = [self.index_.encode(self.tokenizer_, smiles[i]) for i in order]
+        rootings = [self.tokenizer_.rootings(molecule) for molecule in smiles]
+        ids = [self.index_.encode(self.tokenizer_, smiles[i], rootings[i][0]) for i in order]
         normalised = normalise_scores(scores[order])
         context = make_context(ids, normalised)
         target = normalised.max() if self.target_score is None else self.target_score
         weights = softmax(2 * normalise_scores(scores))  # which demonstrations to start from
-        readings = self._readings(smiles)
+        readings = self._readings(rootings)
         known = set(smiles)
         wanted = n_samples * self.candidates_per_sample
         found: dict[str, int] = {}  # new molecule -> round
@@ -205,14 +206,14 @@ class DemonstrationGenerator:
         if not isinstance(per_sample, int | np.integer) or per_sample < 1:
             raise ValueError(f"candidates_per_sample={per_sample!r} must be a positive integer")
 
-    def _readings(self, smiles: list[str]) -> list[list[list[int] | None]]:
-        """Per demonstration, its token ids read from each root motif in turn; None for a
-        reading with a token the index lacks (the index holds the tokens of canonical
+    def _readings(self, rootings: list[list[list[str]]]) -> list[list[list[int] | None]]:
+        """Per demonstration, the token ids of its readings from each root motif; None for
+        a reading with a token the index lacks (the index holds the tokens of canonical
         readings, so other roots often have one) or too long for the network."""
         readings = []
-        for molecule in smiles:
+        for molecule_rootings in rootings:
             readings.append([])
-            for tokens in self.tokenizer_.rootings(molecule):
+            for tokens in molecule_rootings:
                 ids = [self.index_.id.get(token) for token in tokens]
                 fits = None not in ids and 2 <= len(ids) < self.decoder_.config.max_motifs
                 readings[-1].append(ids if fits else None)

@@ -106,7 +106,7 @@ def sample_sequences(
         Normalised score the samples are conditioned on.
     n_samples : int
     rng : numpy.random.Generator
-        Draws one uniform per sample and step.
+        Draws one uniform per unfinished sample and step.
     temperature : float, default=1.0
     prefixes : sequence of (sequence of int), optional
         Per sample, tokens it starts with (a cut of a demonstration's tokens: a connected
@@ -131,10 +131,11 @@ def sample_sequences(
         allowed = (index.parent_kind == top[:, None]) & (
             opened[:, None] + index.n_children <= max_tokens - step - 1
         )  # (N, V)
-        chosen = draw(logits, allowed, temperature, rng)  # finished samples draw too
+        chosen = np.zeros(n_samples, dtype=int)  # finished samples feed <pad>
+        chosen[active] = draw(logits[active], allowed[active], temperature, rng)
         if prefixes is not None:
             for i, prefix in enumerate(prefixes):
-                if step < len(prefix):
+                if step < len(prefix) and active[i]:
                     chosen[i] = prefix[step]
         for i in np.flatnonzero(active):
             if chosen[i] < 0:

@@ -40,7 +40,7 @@ WIDE = {"cc18": ["cnae-9", "semeion", "dna", "spambase", "kr-vs-kp", "splice", "
 VARIANTS = {"large": ("neighbors", "subsample"), "wide": ("pca", "subsets")}
 COLUMNS = ["group", "dataset", "model", "n_train", "n_test", "n_features", "n_classes",
            "roc_auc", "accuracy", "balanced_accuracy", "log_loss", "r2", "rmse",
-           "fit_seconds", "predict_seconds_per_1k"]  # fmt: skip
+           "fit_seconds", "predict_seconds_per_1k", "error"]  # fmt: skip
 OUT = Path(__file__).resolve().parent / "results" / "scale"
 
 
@@ -78,8 +78,12 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                     if (name, model_name) in finished:
                         continue
                     model = make(model_name, task, categorical, args.threads, args.seed)
-                    with threadpool_limits(args.threads):
-                        scores = evaluate(model, task, X, y, train, test, n_classes)
+                    try:
+                        with threadpool_limits(args.threads):
+                            scores = evaluate(model, task, X, y, train, test, n_classes)
+                        scores["error"] = ""
+                    except Exception as error:  # a failure is a result: record it, go on
+                        scores = {"error": f"{type(error).__name__}: {error}"}
                     row = {"group": group, "dataset": name, "model": model_name,
                            "n_train": len(train), "n_test": len(test),
                            "n_features": X.shape[1], "n_classes": n_classes, **scores}  # fmt: skip
@@ -91,14 +95,17 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def summary(results: pd.DataFrame) -> str:
-    """One table per metric: datasets as rows, models as columns."""
+    """One table per metric: datasets as rows, models as columns; then the failures."""
     lines = []
     for metric in ("roc_auc", "accuracy", "r2", "fit_seconds", "predict_seconds_per_1k"):
         if metric not in results or results[metric].isna().all():
             continue
         table = results.pivot_table(index="dataset", columns="model", values=metric)
         lines += [f"### {metric}", "", table.dropna(how="all").to_markdown(floatfmt=".4f"), ""]
-    return "\n".join(lines)
+    failed = results[results["error"].fillna("") != ""]
+    lines += [f"### Failures ({len(failed)})", ""]
+    lines += [f"- {r.dataset}, {r.model}: {r.error}" for r in failed.itertuples()] or ["None."]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

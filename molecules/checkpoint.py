@@ -1,5 +1,9 @@
 """Generator checkpoints: ``model.safetensors``, ``config.json``, ``tokens.txt`` and
-``motifs.txt`` in one directory; nothing is unpickled."""
+``motifs.txt`` in one directory; nothing is unpickled.
+
+torch is imported only where weights are read or written: the ONNX backend uses the
+directory's other files without it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,15 @@ import json
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import safetensors.torch
-
+from molecules.config import GeneratorConfig
 from molecules.context import TokenIndex
-from molecules.model import DemonstrationTransformer, GeneratorConfig
 from molecules.motifs import MotifVocabulary
 from molecules.tokenizer import MotifTokenizer
+
+if TYPE_CHECKING:
+    from molecules.model import DemonstrationTransformer
 
 WEIGHTS, CONFIG, TOKENS, MOTIFS = "model.safetensors", "config.json", "tokens.txt", "motifs.txt"
 
@@ -33,6 +39,8 @@ def bundled_generator() -> Path:
 
 
 def save_generator(generator: Generator, directory: str | Path) -> Path:
+    import safetensors.torch
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().contiguous() for k, v in generator.model.state_dict().items()}
@@ -54,6 +62,10 @@ def load_generator(directory: str | Path) -> Generator:
     ValueError
         If the weights do not match the config or the token index.
     """
+    import safetensors.torch
+
+    from molecules.model import DemonstrationTransformer
+
     directory = Path(directory)
     for name in (WEIGHTS, CONFIG, TOKENS, MOTIFS):
         if not (directory / name).is_file():

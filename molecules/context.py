@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from rdkit import Chem
 
 from molecules.tokenizer import MotifTokenizer, token_attachments
@@ -95,7 +94,7 @@ def normalise_scores(scores: np.ndarray) -> np.ndarray:
 def make_context(molecules: Sequence[Sequence[int]], scores: Sequence[float]) -> dict:
     """One context: ``<bos>`` + token ids per molecule, each token tagged with its score.
 
-    Returns tensors of shape (T,): ``tokens``, ``positions`` (inside the molecule),
+    Returns arrays of shape (T,): ``tokens``, ``positions`` (inside the molecule),
     ``scores`` and ``target`` (the next token of the same molecule, else ``IGNORE``).
     """
     tokens, positions, token_scores, target = [], [], [], []
@@ -105,18 +104,8 @@ def make_context(molecules: Sequence[Sequence[int]], scores: Sequence[float]) ->
         token_scores += [score] * (len(ids) + 1)
         target += [*ids, IGNORE]
     return {
-        "tokens": torch.tensor(tokens),
-        "positions": torch.tensor(positions),
-        "scores": torch.tensor(token_scores, dtype=torch.float32),
-        "target": torch.tensor(target),
+        "tokens": np.array(tokens, dtype=np.int64),
+        "positions": np.array(positions, dtype=np.int64),
+        "scores": np.array(token_scores, dtype=np.float32),
+        "target": np.array(target, dtype=np.int64),
     }
-
-
-def collate(contexts: Sequence[dict]) -> dict[str, torch.Tensor]:
-    """Right-pad contexts to the longest; causal attention keeps padding out of sight."""
-    batch = {}
-    for key, fill in (("tokens", 0), ("positions", 0), ("scores", 0.0), ("target", IGNORE)):
-        batch[key] = torch.nn.utils.rnn.pad_sequence(
-            [c[key] for c in contexts], batch_first=True, padding_value=fill
-        )
-    return batch

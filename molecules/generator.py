@@ -15,7 +15,7 @@ from molecules.checkpoint import MOTIFS, TOKENS, bundled_generator, load_generat
 from molecules.chem import canonical_smiles
 from molecules.context import TokenIndex, make_context, normalise_scores
 from molecules.motifs import MotifVocabulary
-from molecules.sampling import TorchDecoder, sample_sequences
+from molecules.sampling import sample_sequences
 from molecules.surrogate import DemonstrationSurrogate, fingerprints, tanimoto
 from molecules.tokenizer import MotifTokenizer
 
@@ -94,6 +94,8 @@ class DemonstrationGenerator:
             self.index_ = TokenIndex.load(directory / TOKENS)
             self.tokenizer_ = MotifTokenizer(MotifVocabulary.load(directory / MOTIFS))
         elif self.backend == "torch":
+            from molecules.model import TorchDecoder  # torch only for this backend
+
             generator = load_generator(directory)
             self.decoder_ = TorchDecoder(generator.model)
             self.index_, self.tokenizer_ = generator.index, generator.tokenizer

@@ -12,29 +12,18 @@ the vocabulary, ``L`` layers.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from molecules.config import GeneratorConfig
+from molecules.sampling import NextLogits
 from tabicl.blocks import Block
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer, keys and values (B, H, S, D/H)
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    """Architecture of :class:`DemonstrationTransformer`."""
-
-    n_tokens: int = 2048  # motif tokens + <pad>, <unk>, <bos>; set from the token index
-    max_motifs: int = 64  # positions inside one molecule, <bos> included
-    d_model: int = 128
-    n_heads: int = 4
-    n_layers: int = 4
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class DemonstrationTransformer(nn.Module):
@@ -118,6 +107,44 @@ class DemonstrationTransformer(nn.Module):
             end = length + 1
             x = block.read(x, layer_keys[:, :, :end], layer_values[:, :, :end], shared=shared)
         return (self.norm(x) @ self.token_embedding.weight.T)[:, -1]
+
+
+class TorchDecoder:
+    """A :class:`DemonstrationTransformer` that keeps its keys and values between steps.
+
+    Parameters
+    ----------
+    model : DemonstrationTransformer
+    """
+
+    def __init__(self, model: DemonstrationTransformer) -> None:
+        self.model = model
+        self.config = model.config
+
+    @torch.no_grad()
+    def start(self, context: Mapping, score: float, n_samples: int) -> NextLogits:
+        inputs = [torch.as_tensor(context[key])[None] for key in ("tokens", "positions", "scores")]
+        _, shared = self.model(*inputs)  # per layer (1, H, S, D/H), read by every sample
+        # One buffer per layer for the tokens every sample generates.
+        keys, values = [], []
+        for layer_keys, _ in shared:
+            _, H, _, head = layer_keys.shape
+            shape = (n_samples, H, self.config.max_motifs, head)
+            keys.append(layer_keys.new_empty(shape))
+            values.append(layer_keys.new_empty(shape))
+        scores = torch.full((n_samples, 1), float(score))
+        length = 0
+
+        @torch.no_grad()
+        def next_logits(tokens: np.ndarray, position: int) -> np.ndarray:
+            nonlocal length
+            positions = torch.full((n_samples, 1), position)
+            token_ids = torch.as_tensor(tokens)[:, None]
+            logits = self.model.step(token_ids, positions, scores, shared, keys, values, length)
+            length += 1
+            return logits.numpy()
+
+        return next_logits
 
 
 def next_token_loss(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from molecules.model import GeneratorConfig
+from molecules.config import GeneratorConfig
 from molecules.sampling import NextLogits
 from tabicl.onnx import (
     GRAPH_KEY,

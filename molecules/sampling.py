@@ -7,7 +7,7 @@ attachments still fit in the remaining length, so every sequence closes before
 
 One loop, :func:`sample_sequences`, serves both backends. A :class:`Decoder` reads the
 context once and returns a :data:`NextLogits` step; the loop masks its logits and
-draws with numpy. :class:`TorchDecoder` runs the torch network and
+draws with numpy. :class:`molecules.model.TorchDecoder` runs the torch network and
 :class:`molecules.onnx.OnnxDecoder` its ONNX export; because the draws are the same,
 the same seed gives the same molecules with either (up to float rounding: a token
 differs only where a uniform draw falls within the logits' rounding of the boundary
@@ -20,10 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
-import torch
 
+from molecules.config import GeneratorConfig
 from molecules.context import BOS, SPECIAL, TokenIndex
-from molecules.model import DemonstrationTransformer, GeneratorConfig
 
 NextLogits = Callable[[np.ndarray, int], np.ndarray]
 """``(tokens, position) -> logits``: every sample's newest token (N,), at ``position`` in its
@@ -44,44 +43,6 @@ class Decoder(Protocol):
         ...
 
 
-class TorchDecoder:
-    """A :class:`DemonstrationTransformer` that keeps its keys and values between steps.
-
-    Parameters
-    ----------
-    model : DemonstrationTransformer
-    """
-
-    def __init__(self, model: DemonstrationTransformer) -> None:
-        self.model = model
-        self.config = model.config
-
-    @torch.no_grad()
-    def start(self, context: Mapping, score: float, n_samples: int) -> NextLogits:
-        inputs = [torch.as_tensor(context[key])[None] for key in ("tokens", "positions", "scores")]
-        _, shared = self.model(*inputs)  # per layer (1, H, S, D/H), read by every sample
-        # One buffer per layer for the tokens every sample generates.
-        keys, values = [], []
-        for layer_keys, _ in shared:
-            _, H, _, head = layer_keys.shape
-            shape = (n_samples, H, self.config.max_motifs, head)
-            keys.append(layer_keys.new_empty(shape))
-            values.append(layer_keys.new_empty(shape))
-        scores = torch.full((n_samples, 1), float(score))
-        length = 0
-
-        @torch.no_grad()
-        def next_logits(tokens: np.ndarray, position: int) -> np.ndarray:
-            nonlocal length
-            positions = torch.full((n_samples, 1), position)
-            token_ids = torch.as_tensor(tokens)[:, None]
-            logits = self.model.step(token_ids, positions, scores, shared, keys, values, length)
-            length += 1
-            return logits.numpy()
-
-        return next_logits
-
-
 def sample_sequences(
     decoder: Decoder,
     index: TokenIndex,
@@ -97,7 +58,7 @@ def sample_sequences(
     Parameters
     ----------
     decoder : Decoder
-        :class:`TorchDecoder` or :class:`molecules.onnx.OnnxDecoder`.
+        :class:`molecules.model.TorchDecoder` or :class:`molecules.onnx.OnnxDecoder`.
     index : TokenIndex
         The tokens of the decoder's network, with their attachment tables.
     context : mapping

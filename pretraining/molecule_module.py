@@ -8,7 +8,7 @@ network learns every molecule of a context given its score and the molecules bef
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,8 +19,9 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from molecules.checkpoint import load_generator
 from molecules.chem import read_smiles
-from molecules.context import TokenIndex, collate, make_context, normalise_scores
-from molecules.model import DemonstrationTransformer, GeneratorConfig, next_token_loss
+from molecules.config import GeneratorConfig
+from molecules.context import IGNORE, TokenIndex, make_context, normalise_scores
+from molecules.model import DemonstrationTransformer, next_token_loss
 from molecules.motifs import MotifVocabulary
 from molecules.tokenizer import MotifTokenizer, bundled_tokens, bundled_vocabulary
 from pretraining.base import PretrainingModule
@@ -104,6 +105,16 @@ def make_molecule_batch(
         contexts.append(context)
         n_tokens += len(context["tokens"])
     return collate(contexts)
+
+
+def collate(contexts: Sequence[dict]) -> dict[str, torch.Tensor]:
+    """Right-pad contexts to the longest; causal attention keeps padding out of sight."""
+    batch = {}
+    for key, fill in (("tokens", 0), ("positions", 0), ("scores", 0.0), ("target", IGNORE)):
+        batch[key] = torch.nn.utils.rnn.pad_sequence(
+            [torch.as_tensor(c[key]) for c in contexts], batch_first=True, padding_value=fill
+        )
+    return batch
 
 
 class _TaskStream(IterableDataset):

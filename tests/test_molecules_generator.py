@@ -13,9 +13,10 @@ from rdkit import Chem  # noqa: E402
 
 from molecules.__main__ import main as molecules_main  # noqa: E402
 from molecules.checkpoint import Generator, bundled_generator, save_generator  # noqa: E402
+from molecules.config import GeneratorConfig  # noqa: E402
 from molecules.context import TokenIndex, make_context  # noqa: E402
 from molecules.generator import DemonstrationGenerator  # noqa: E402
-from molecules.model import DemonstrationTransformer, GeneratorConfig  # noqa: E402
+from molecules.model import DemonstrationTransformer  # noqa: E402
 from molecules.sampling import sample_sequences  # noqa: E402
 from molecules.surrogate import DemonstrationSurrogate  # noqa: E402
 from molecules.tokenizer import MotifTokenizer, bundled_tokens  # noqa: E402

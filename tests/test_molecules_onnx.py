@@ -1,8 +1,5 @@
 """The generator's ONNX export: the torch network's logits, and its molecules for a seed."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +8,7 @@ pytest.importorskip("rdkit")
 pytest.importorskip("onnxruntime")
 
 import torch  # noqa: E402
+from without_torch import run_without_torch  # noqa: E402
 
 from molecules.checkpoint import Generator, save_generator  # noqa: E402
 from molecules.config import GeneratorConfig  # noqa: E402
@@ -109,26 +107,15 @@ def test_export_onnx_command_copies_the_checkpoint_and_writes_its_graphs(checkpo
 
 
 WITHOUT_TORCH = """
-import sys
-
-class NoTorch:
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError(f"{name} is not installed here")
-
-sys.meta_path.insert(0, NoTorch())
 from molecules import DemonstrationGenerator
 demos = [("CCO", 0.1), ("c1ccccc1O", 0.8), ("CC(=O)Nc1ccc(O)cc1", 0.9), ("CCN(CC)CC", 0.4)]
 out = DemonstrationGenerator(sys.argv[1], backend="onnx").generate(demos, 5, random_state=0)
-assert not any(name.split(".")[0] == "torch" for name in sys.modules)
 print(len(out), out.attrs["validity"])
 """
 
 
 def test_generate_without_torch(checkpoint):
     directory, _ = checkpoint
-    result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_TORCH, str(directory)], capture_output=True, text=True
-    )
+    result = run_without_torch(WITHOUT_TORCH, str(directory))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("5 1.0")

@@ -3,14 +3,14 @@ pickling, clear errors for mismatched files, and no torch at all."""
 
 import pickle
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("onnxruntime")
+
+from without_torch import run_without_torch  # noqa: E402
 
 from tabicl import TabICLClassifier, TabICLRegressor  # noqa: E402
 from tabicl.__main__ import main as tabicl_main  # noqa: E402
@@ -138,29 +138,16 @@ def test_onnx_backend_needs_both_graphs_of_one_export(exported, tmp_path):
 
 
 WITHOUT_TORCH = """
-import sys
-
-class NoTorch:
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError(f"{name} is not installed here")
-
-sys.meta_path.insert(0, NoTorch())
 import numpy as np
 from tabicl import TabICLClassifier
 X = np.random.default_rng(0).standard_normal((80, 5))
 clf = TabICLClassifier(backend="onnx", model_path=sys.argv[1], random_state=0)
 proba = clf.fit(X[:60], X[:60, 0] > 0).predict_proba(X[60:])
-assert not any(name.split(".")[0] == "torch" for name in sys.modules)
 print(proba.shape, clf.score(X[60:], X[60:, 0] > 0))
 """
 
 
 def test_fit_and_predict_without_torch(exported):
-    result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_TORCH, str(exported["classification"])],
-        capture_output=True,
-        text=True,
-    )
+    result = run_without_torch(WITHOUT_TORCH, str(exported["classification"]))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("(20, 2)")

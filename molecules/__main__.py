@@ -64,6 +64,7 @@ def export(options: argparse.Namespace) -> None:
     from molecules.context import TokenIndex
     from molecules.motifs import MotifVocabulary
     from molecules.tokenizer import MotifTokenizer
+    from pretraining.export import write_model_card
     from pretraining.molecule_module import MoleculeGeneratorModule
 
     checkpoint = Path(options.checkpoint)
@@ -78,32 +79,9 @@ def export(options: argparse.Namespace) -> None:
         module.model.eval(), TokenIndex(state["motif_tokens"]), MotifTokenizer(vocabulary)
     )
     out = save_generator(generator, options.out_dir)
-    n_params = sum(p.numel() for p in module.model.parameters())
-    config_yaml = checkpoint.parent.parent / "config.yaml"
-    lines = [
-        "# Model card: DemonstrationTransformer (molecule generator)",
-        "",
-        f"- Parameters: {n_params:,}",
-        f"- Optimiser steps: {state['global_step']:,}",
-        f"- Training wall time: {state.get('train_seconds', 0.0) / 60:.1f} min",
-        f"- Hardware: {state.get('hardware', 'not recorded')}",
-        f"- Trained with: `{options.command or 'python -m pretraining fit --config <config>'}`",
-        f"- Exported with: `python -m molecules export {checkpoint} {options.out_dir}`",
-        *(
-            [f"- Started from the weights in `{init_from}` (their own card is in git history)"]
-            if (init_from := state["hyper_parameters"].get("init_from"))
-            else []
-        ),
-        "",
-        "## Architecture",
-        "",
-        "```json",
-        (out / "config.json").read_text().strip(),
-        "```",
-    ]
-    if config_yaml.is_file():
-        lines += ["", "## Training config", "", "```yaml", config_yaml.read_text().strip(), "```"]
-    (out / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
+    exported = f"- Exported with: `python -m molecules export {checkpoint} {options.out_dir}`"
+    title = "DemonstrationTransformer (molecule generator)"
+    write_model_card(out, title, module.model, state, checkpoint, options.command, [exported])
     print(out)
 
 

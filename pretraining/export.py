@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -20,22 +21,44 @@ def export(checkpoint: str | Path, out_dir: str | Path, command: str = "") -> Pa
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     module = TabularICLModule.load_from_checkpoint(checkpoint, map_location="cpu", init_from=None)
     out_dir = save_checkpoint(module.model, out_dir)
-    n_params = sum(p.numel() for p in module.model.parameters())
+    facts = [f"- Tables seen: {state.get('tables_seen', 0):,}"]
+    title = f"TabularICL ({module.model.config.task})"
+    write_model_card(out_dir, title, module.model, state, checkpoint, command, facts)
+    return out_dir
+
+
+def write_model_card(
+    out_dir: Path,
+    title: str,
+    model: torch.nn.Module,
+    state: dict,
+    checkpoint: Path,
+    command: str,
+    facts: Sequence[str] = (),
+) -> None:
+    """``MODEL_CARD.md`` in ``out_dir``: what trained the exported weights and on what.
+
+    ``state`` is the Lightning checkpoint's dictionary, ``facts`` model-specific lines
+    after the training ones; the architecture comes from ``out_dir / "config.json"`` and
+    the training config from the run's ``config.yaml`` where the run left one.
+    """
+    n_params = sum(p.numel() for p in model.parameters())
     config_yaml = checkpoint.parent.parent / "config.yaml"
+    init_from = state["hyper_parameters"].get("init_from")
     lines = [
-        f"# Model card: TabularICL ({module.model.config.task})",
+        f"# Model card: {title}",
         "",
         f"- Parameters: {n_params:,}",
         f"- Optimiser steps: {state['global_step']:,}",
-        f"- Tables seen: {state.get('tables_seen', 0):,}",
         f"- Training wall time: {state.get('train_seconds', 0.0) / 60:.1f} min",
         f"- Hardware: {state.get('hardware', 'not recorded')}",
         f"- Trained with: `{command or 'python -m pretraining fit --config <config>'}`",
         *(
             [f"- Started from the weights in `{init_from}` (their own card is in git history)"]
-            if (init_from := state["hyper_parameters"].get("init_from"))
+            if init_from
             else []
         ),
+        *facts,
         "",
         "## Architecture",
         "",
@@ -46,4 +69,3 @@ def export(checkpoint: str | Path, out_dir: str | Path, command: str = "") -> Pa
     if config_yaml.is_file():
         lines += ["", "## Training config", "", "```yaml", config_yaml.read_text().strip(), "```"]
     (out_dir / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
-    return out_dir

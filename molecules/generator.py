@@ -16,7 +16,7 @@ from molecules.chem import canonical_smiles
 from molecules.context import TokenIndex, make_context, normalise_scores
 from molecules.motifs import MotifVocabulary
 from molecules.sampling import sample_sequences
-from molecules.surrogate import DemonstrationSurrogate, fingerprints, tanimoto
+from molecules.surrogate import DemonstrationSurrogate
 from molecules.tokenizer import MotifTokenizer
 
 
@@ -147,10 +147,10 @@ class DemonstrationGenerator:
         order = rng.permutation(len(smiles))  # the network saw demonstrations in random order
         rootings = [self.tokenizer_.rootings(molecule) for molecule in smiles]
         ids = [self.index_.encode(self.tokenizer_, smiles[i], rootings[i][0]) for i in order]
-        normalised = normalise_scores(scores[order])
-        context = make_context(ids, normalised)
+        normalised = normalise_scores(scores)
+        context = make_context(ids, normalised[order])
         target = normalised.max() if self.target_score is None else self.target_score
-        weights = softmax(2 * normalise_scores(scores))  # which demonstrations to start from
+        weights = softmax(2 * normalised)  # which demonstrations samples start from
         readings = self._readings(rootings)
         known = set(smiles)
         wanted = n_samples * self.candidates_per_sample
@@ -180,15 +180,14 @@ class DemonstrationGenerator:
         bar.close()
         candidates = list(found)
         surrogate = DemonstrationSurrogate().fit(smiles, scores)
-        predicted = surrogate.predict(candidates)
+        predicted, similarity = surrogate.predict(candidates, return_similarity=True)
         best = np.argsort(-predicted, kind="stable")[:n_samples]
         chosen = [candidates[i] for i in best]
-        nearest = tanimoto(fingerprints(chosen), surrogate.fingerprints_).max(axis=1, initial=0)
         out = pd.DataFrame(
             {
                 "smiles": chosen,
                 "predicted_score": predicted[best],
-                "similarity": nearest,
+                "similarity": similarity[best],
                 "round": [found[m] for m in chosen],
             }
         )

@@ -127,11 +127,11 @@ class TorchDecoder:
         _, shared = self.model(*inputs)  # per layer (1, H, S, D/H), read by every sample
         # One buffer per layer for the tokens every sample generates.
         keys, values = [], []
-        for layer_keys, _ in shared:
+        for layer_keys, layer_values in shared:
             _, H, _, head = layer_keys.shape
             shape = (n_samples, H, self.config.max_motifs, head)
             keys.append(layer_keys.new_empty(shape))
-            values.append(layer_keys.new_empty(shape))
+            values.append(layer_values.new_empty(shape))
         scores = torch.full((n_samples, 1), float(score))
         length = 0
 

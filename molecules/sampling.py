@@ -85,6 +85,11 @@ def sample_sequences(
     sequences: list[list[int] | None] = [[] for _ in range(n_samples)]
     active = np.ones(n_samples, dtype=bool)
     tokens = np.full(n_samples, SPECIAL.index(BOS))
+    prefixes = prefixes or [[] for _ in range(n_samples)]
+    prefix_lengths = np.array([len(prefix) for prefix in prefixes])  # (N,)
+    prefix_tokens = np.zeros((n_samples, max(prefix_lengths, default=0)), dtype=int)
+    for i, prefix in enumerate(prefixes):
+        prefix_tokens[i, : len(prefix)] = prefix  # (N, longest prefix)
     for step in range(max_tokens):
         logits = next_logits(tokens, step)  # (N, V)
         top = np.array([stack[-1] if stack else 0 for stack in stacks])  # (N,)
@@ -94,10 +99,9 @@ def sample_sequences(
         )  # (N, V)
         chosen = np.zeros(n_samples, dtype=int)  # finished samples feed <pad>
         chosen[active] = draw(logits[active], allowed[active], temperature, rng)
-        if prefixes is not None:
-            for i, prefix in enumerate(prefixes):
-                if step < len(prefix) and active[i]:
-                    chosen[i] = prefix[step]
+        forced = active & (step < prefix_lengths)
+        if forced.any():
+            chosen[forced] = prefix_tokens[forced, step]
         for i in np.flatnonzero(active):
             if chosen[i] < 0:
                 sequences[i], active[i] = None, False

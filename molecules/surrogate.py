@@ -51,8 +51,14 @@ class DemonstrationSurrogate:
         self.ridge_.fit(kernel, normalise_scores(scores))
         return self
 
-    def predict(self, smiles: Sequence[str]) -> np.ndarray:
-        """Predicted normalised score of each molecule (0 is the demonstrations' mean)."""
-        if not len(smiles):
-            return np.zeros(0)
-        return self.ridge_.predict(tanimoto(fingerprints(smiles), self.fingerprints_))
+    def predict(
+        self, smiles: Sequence[str], return_similarity: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predicted normalised score of each molecule (0 is the demonstrations' mean).
+
+        With ``return_similarity``, also each molecule's Tanimoto similarity to its
+        nearest demonstration, from the same kernel row.
+        """
+        kernel = tanimoto(fingerprints(smiles), self.fingerprints_).reshape(len(smiles), -1)
+        predicted = self.ridge_.predict(kernel) if len(smiles) else np.zeros(0)
+        return (predicted, kernel.max(axis=1, initial=0.0)) if return_similarity else predicted

@@ -8,15 +8,13 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-import torch  # noqa: E402
 from rdkit import Chem  # noqa: E402
+from untrained_generator import save_untrained_generator  # noqa: E402
 
 from molecules.__main__ import main as molecules_main  # noqa: E402
-from molecules.checkpoint import Generator, bundled_generator, save_generator  # noqa: E402
-from molecules.config import GeneratorConfig  # noqa: E402
+from molecules.checkpoint import bundled_generator  # noqa: E402
 from molecules.context import TokenIndex, make_context  # noqa: E402
 from molecules.generator import DemonstrationGenerator  # noqa: E402
-from molecules.model import DemonstrationTransformer  # noqa: E402
 from molecules.sampling import sample_sequences  # noqa: E402
 from molecules.surrogate import DemonstrationSurrogate  # noqa: E402
 from molecules.tokenizer import MotifTokenizer, bundled_tokens  # noqa: E402
@@ -39,11 +37,9 @@ CORPUS = [
 @pytest.fixture(scope="module")
 def random_checkpoint(tmp_path_factory):
     """An untrained small generator over the bundled tokens: valid by construction."""
-    torch.manual_seed(0)
-    index = TokenIndex.load(bundled_tokens())
-    config = GeneratorConfig(n_tokens=len(index), max_motifs=16, d_model=16, n_heads=2, n_layers=1)
-    generator = Generator(DemonstrationTransformer(config).eval(), index, MotifTokenizer())
-    return save_generator(generator, tmp_path_factory.mktemp("generator"))
+    directory = tmp_path_factory.mktemp("generator")
+    save_untrained_generator(directory, d_model=16, n_heads=2, n_layers=1)
+    return directory
 
 
 def test_generates_valid_unique_canonical_molecules(random_checkpoint):

@@ -7,17 +7,14 @@ import pytest
 pytest.importorskip("rdkit")
 pytest.importorskip("onnxruntime")
 
-import torch  # noqa: E402
+from untrained_generator import save_untrained_generator  # noqa: E402
 from without_torch import run_without_torch  # noqa: E402
 
-from molecules.checkpoint import Generator, save_generator  # noqa: E402
-from molecules.config import GeneratorConfig  # noqa: E402
-from molecules.context import TokenIndex, make_context  # noqa: E402
+from molecules.context import make_context  # noqa: E402
 from molecules.generator import DemonstrationGenerator  # noqa: E402
-from molecules.model import DemonstrationTransformer, TorchDecoder  # noqa: E402
+from molecules.model import TorchDecoder  # noqa: E402
 from molecules.onnx import OnnxDecoder, export_onnx  # noqa: E402
 from molecules.sampling import draw, sample_sequences  # noqa: E402
-from molecules.tokenizer import MotifTokenizer, bundled_tokens  # noqa: E402
 
 DEMOS = [("CCO", 0.1), ("c1ccccc1O", 0.8), ("CC(=O)Nc1ccc(O)cc1", 0.9), ("CCN(CC)CC", 0.4)]
 
@@ -25,11 +22,8 @@ DEMOS = [("CCO", 0.1), ("c1ccccc1O", 0.8), ("CC(=O)Nc1ccc(O)cc1", 0.9), ("CCN(CC
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A seeded untrained two-layer generator over the bundled tokens, with its graphs."""
-    torch.manual_seed(0)
-    index = TokenIndex.load(bundled_tokens())
-    config = GeneratorConfig(n_tokens=len(index), max_motifs=16, d_model=32, n_heads=2, n_layers=2)
-    generator = Generator(DemonstrationTransformer(config).eval(), index, MotifTokenizer())
-    directory = save_generator(generator, tmp_path_factory.mktemp("generator"))
+    directory = tmp_path_factory.mktemp("generator")
+    generator = save_untrained_generator(directory, d_model=32, n_heads=2, n_layers=2)
     export_onnx(directory)
     return directory, generator
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from pretraining.base import PretrainingModule
@@ -28,8 +30,10 @@ class TabularICLModule(PretrainingModule):
     compile : bool
         Wrap the network in ``torch.compile``.
     init_from : str, optional
-        Exported checkpoint directory whose weights start the run (its config must
-        equal ``config``): continues pretraining a shipped model on a new schedule.
+        Exported checkpoint directory whose weights start the run: continues
+        pretraining a shipped model on a new schedule. Its config must equal
+        ``config``, except that ``config`` may turn ``distance_attention`` on, whose
+        new weights start at zero.
     """
 
     def __init__(
@@ -47,12 +51,13 @@ class TabularICLModule(PretrainingModule):
         self.model = TabularICL(config)
         if init_from is not None:
             start = load_checkpoint(init_from)
-            if start.config != config:
+            grown = start.config.distance_attention < config.distance_attention
+            if replace(start.config, distance_attention=config.distance_attention) != config:
                 raise ValueError(
                     f"init_from={init_from!r} holds {start.config}, which differs from the "
                     f"configured {config}; make the config match the checkpoint's config.json"
                 )
-            self.model.load_state_dict(start.state_dict())
+            self.model.load_state_dict(start.state_dict(), strict=not grown)
         self.network = torch.compile(self.model) if compile else self.model
         self.tables_seen = 0
 

@@ -46,15 +46,23 @@ class Attention(nn.Module):
         values: torch.Tensor,
         causal: bool = False,
         shared: tuple[torch.Tensor, torch.Tensor] | None = None,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The tokens ``x`` (B, T, D) attend to ``keys`` and ``values`` (B, H, S, D/H).
 
         ``shared`` keys and values (1, H, S', D/H) come before every row's own, for one
         token per row (T = 1): many samples read one context without B copies of it.
+        ``bias`` (B, H, T, S) is added to the attention logits.
         """
         D = x.shape[-1]
         q = self._heads(F.linear(x, self.qkv.weight[:D], self.qkv.bias[:D]))
-        if shared is None:
+        if bias is not None:
+            if shared is not None or causal:
+                raise ValueError("an attention bias goes with neither shared keys nor causal")
+            # Written out: the ONNX exporter cannot decompose a fused attention with a bias.
+            scores = q @ keys.transpose(-1, -2) * q.shape[-1] ** -0.5 + bias
+            y = scores.softmax(dim=-1) @ values
+        elif shared is None:
             y = F.scaled_dot_product_attention(q, keys, values, is_causal=causal)
         else:
             y = _attend_after_shared(q, *shared, keys, values)
@@ -119,8 +127,10 @@ class Block(nn.Module):
         values: torch.Tensor,
         causal: bool = False,
         shared: tuple[torch.Tensor, torch.Tensor] | None = None,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The block for tokens ``x`` whose attention reads the given keys and values
-        (after ``shared`` ones: see :meth:`Attention.read`)."""
-        x = x + self.attn.read(self.norm_attn(x), keys, values, causal=causal, shared=shared)
+        (after ``shared`` ones, plus ``bias``: see :meth:`Attention.read`)."""
+        attend = self.attn.read(self.norm_attn(x), keys, values, causal, shared, bias)
+        x = x + attend
         return x + self.mlp(self.norm_mlp(x))

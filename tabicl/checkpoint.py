@@ -48,7 +48,10 @@ def load_checkpoint(directory: str | Path) -> TabularICL:
     config = TabularConfig(**json.loads((directory / CONFIG).read_text()))
     model = TabularICL(config)
     weights = safetensors.torch.load_file(directory / WEIGHTS)
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as error:  # a weight of the wrong shape
+        raise ValueError(f"{directory} does not match its config: {error}") from error
     if missing or unexpected:
         raise ValueError(
             f"{directory} does not match its config: missing {sorted(missing)}, "

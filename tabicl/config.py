@@ -20,6 +20,8 @@ class TabularConfig:
     d_model: int = 128
     n_heads: int = 4
     n_icl_layers: int = 6
+    # In-context attention adds a learned per-head multiple of the rows' feature distance.
+    distance_attention: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -28,6 +28,8 @@ from torch import nn
 from tabicl.blocks import MLP, Block
 from tabicl.config import TabularConfig
 
+DISTANCE_GAIN = 10.0
+
 
 def label_groups(y_context: torch.Tensor, config: TabularConfig) -> torch.Tensor:
     """(B, N, G) membership of context rows: one-hot classes, or soft bands of ranks."""
@@ -54,6 +56,17 @@ class Context(NamedTuple):
 
     columns: ColumnContext
     keys_values: torch.Tensor  # (L, 2, B, H, N, D/H) of every in-context block
+    points: torch.Tensor | None = None  # (B, N, F) context features, for distance attention
+
+
+def squared_distances(x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(B, T, S): mean squared difference of rows ``x`` (B, T, F) and ``points`` (B, S, F)
+    over the features both have (NaN marks a missing one); 0 when they share none."""
+    x_present, points_present = ((~a.isnan()).to(x.dtype) for a in (x, points))
+    x, points = (torch.where(a.isnan(), torch.zeros_like(a), a) for a in (x, points))
+    shared = x_present @ points_present.mT
+    total = (x**2) @ points_present.mT + x_present @ (points**2).mT - 2 * x @ points.mT
+    return (total / shared.clamp_min(1)).clamp_min(0)
 
 
 class CellEmbedding(nn.Module):
@@ -166,28 +179,50 @@ class InContextLearner(nn.Module):
 
     def __init__(self, config: TabularConfig) -> None:
         super().__init__()
-        D = config.d_model
+        D, L = config.d_model, config.n_icl_layers
         self.label = LabelEmbedding(config)
-        self.blocks = nn.ModuleList(Block(D, config.n_heads) for _ in range(config.n_icl_layers))
+        self.blocks = nn.ModuleList(Block(D, config.n_heads) for _ in range(L))
         self.norm = nn.LayerNorm(D)
         self.head = nn.Sequential(MLP(D, expansion=2), nn.GELU(), nn.Linear(D, config.n_outputs))
+        # Zero at first, so that a network trained without it starts where it was.
+        self.distance_scale = (
+            nn.Parameter(torch.zeros(L, config.n_heads)) if config.distance_attention else None
+        )
 
-    def context(self, rows: torch.Tensor, y_context: torch.Tensor) -> torch.Tensor:
-        """(L, 2, B, H, N, D/H): each block's keys and values of the context ``rows``."""
+    def context(
+        self, rows: torch.Tensor, y_context: torch.Tensor, distances: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(L, 2, B, H, N, D/H): each block's keys and values of the context ``rows``.
+
+        ``distances`` (B, N, N) between the context rows feed distance attention.
+        """
         h = rows + self.label(y_context)  # (B, N, D)
         keys_values = []
         for i, block in enumerate(self.blocks):
             keys, values = block.attn.keys_values(block.norm_attn(h))
             keys_values.append(torch.stack([keys, values]))
             if i + 1 < len(self.blocks):  # the last block's context outputs are never read
-                h = block.read(h, keys, values)
+                h = block.read(h, keys, values, bias=self._distance_bias(i, distances))
         return torch.stack(keys_values)
 
-    def queries(self, rows: torch.Tensor, keys_values: torch.Tensor) -> torch.Tensor:
-        h = rows  # (B, M, D)
-        for block, (keys, values) in zip(self.blocks, keys_values, strict=True):
-            h = block.read(h, keys, values)
-        return self.head(self.norm(h))  # (B, M, K)
+    def queries(
+        self, rows: torch.Tensor, keys_values: torch.Tensor, distances: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits (B, M, K) of query ``rows`` (B, M, D), ``distances`` (B, M, N) from the
+        context rows."""
+        h = rows
+        for i, (block, (keys, values)) in enumerate(zip(self.blocks, keys_values, strict=True)):
+            h = block.read(h, keys, values, bias=self._distance_bias(i, distances))
+        return self.head(self.norm(h))
+
+    def _distance_bias(self, layer: int, distances: torch.Tensor | None) -> torch.Tensor | None:
+        """(B, H, T, N): each head's logits fall with distance at its own learned rate.
+
+        The gain lets the rate reach kernel-like sharpness in a few thousand steps.
+        """
+        if self.distance_scale is None:
+            return None
+        return -DISTANCE_GAIN * self.distance_scale[layer, :, None, None] * distances.unsqueeze(1)
 
 
 class TabularICL(nn.Module):
@@ -234,13 +269,19 @@ class TabularICL(nn.Module):
                 f"{self.config.max_features}: pass a subset of the columns"
             )
         cells, columns = self.cells.context(x_context, label_groups(y_context, self.config))
-        return Context(columns, self.icl.context(self.rows(cells), y_context))
+        if not self.config.distance_attention:
+            return Context(columns, self.icl.context(self.rows(cells), y_context))
+        distances = squared_distances(x_context, x_context)
+        keys_values = self.icl.context(self.rows(cells), y_context, distances)
+        return Context(columns, keys_values, x_context)
 
     def predict_queries(self, context: Context, x_query: torch.Tensor) -> torch.Tensor:
         """Logits (B, M, K) of the rows ``x_query`` (B, M, F) given an encoded context."""
-        return self.icl.queries(
-            self.rows(self.cells.queries(x_query, context.columns)), context.keys_values
-        )
+        rows = self.rows(self.cells.queries(x_query, context.columns))
+        distances = None
+        if self.config.distance_attention:
+            distances = squared_distances(x_query, context.points)
+        return self.icl.queries(rows, context.keys_values, distances)
 
     def loss(self, logits: torch.Tensor, y_query: torch.Tensor) -> torch.Tensor:
         """Cross-entropy against class ids, or against the bin of each target rank."""

@@ -36,6 +36,7 @@ WEIGHTS_KEY = "tabicl_weights"  # fingerprint shared by the two graphs of one ex
 GRAPH_KEY = "tabicl_graph"  # "context", or the graph named: "query" (or "step", molecules)
 OPSET = 23  # the first opset with a fused Attention operator, which onnxruntime runs
 COLUMN_NAMES = ("column_mean", "column_inverse_variance", "column_summary")
+POINTS_NAME = "context_points"  # the context's features, for distance attention
 
 
 def context_graph_path(path: str | Path) -> Path:
@@ -178,7 +179,8 @@ def export_onnx(model, path: str | Path) -> Path:
 
         def forward(self, x_context, y_context):
             context = self.model.encode_context(x_context, y_context)
-            return (*context.columns, *context.keys_values.flatten(0, 1).unbind())
+            points = () if context.points is None else (context.points,)
+            return (*context.columns, *context.keys_values.flatten(0, 1).unbind(), *points)
 
     class QueryGraph(torch.nn.Module):
         """Queries reading an encoded context given as the context graph's outputs."""
@@ -187,10 +189,11 @@ def export_onnx(model, path: str | Path) -> Path:
             super().__init__()
             self.model = model
 
-        def forward(self, columns, keys_values, x_query):
+        def forward(self, columns, keys_values, points, x_query):
             # A list of (keys, values) iterates like the stacked (L, 2, ...) tensor, and
             # lets the graph read each layer's input without splitting a stack again.
-            context = Context(ColumnContext(*columns), keys_values)
+            # ``points`` holds the context's features when distance attention reads them.
+            context = Context(ColumnContext(*columns), keys_values, *points)
             return self.model.predict_queries(context, x_query)
 
     model = model.cpu().eval()
@@ -206,9 +209,10 @@ def export_onnx(model, path: str | Path) -> Path:
     context_graph = ContextGraph(model)
     with torch.no_grad():
         encoded = context_graph(x_context, y_context)
-    columns, keys_values = encoded[:3], list(zip(encoded[3::2], encoded[4::2], strict=True))
+    columns, points = encoded[:3], encoded[3 + 2 * L :]
+    keys_values = list(zip(encoded[3 : 3 + 2 * L : 2], encoded[4 : 3 + 2 * L : 2], strict=True))
     metadata = {CONFIG_KEY: json.dumps(config.to_dict()), WEIGHTS_KEY: weights_fingerprint(model)}
-    context_names = [*COLUMN_NAMES, *layer_names(L)]
+    context_names = [*COLUMN_NAMES, *layer_names(L), *(POINTS_NAME,) * len(points)]
     cached = {0: tables, 2: context_rows}  # (B, H, N, D/H)
     export_graph(
         context_graph,
@@ -224,7 +228,7 @@ def export_onnx(model, path: str | Path) -> Path:
     )
     return export_graph(
         QueryGraph(model),
-        (columns, keys_values, x_query),
+        (columns, keys_values, points, x_query),
         path,
         [*context_names, "x_query"],
         ["logits"],
@@ -235,6 +239,7 @@ def export_onnx(model, path: str | Path) -> Path:
                 {0: tables, 2: features},
             ),
             "keys_values": [(cached, cached)] * L,
+            "points": ({0: tables, 1: context_rows, 2: features},) * len(points),
             "x_query": {0: tables, 1: query_rows, 2: features},
         },
         {**metadata, GRAPH_KEY: "query"},

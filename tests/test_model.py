@@ -6,16 +6,25 @@ import pytest
 import torch
 
 from tabicl.checkpoint import load_checkpoint, save_checkpoint
-from tabicl.model import TabularConfig, TabularICL
+from tabicl.model import TabularConfig, TabularICL, squared_distances
 
 SMALL = dict(d_cell=8, n_row_layers=1, d_model=16, n_heads=2, n_icl_layers=2, max_features=6)
 
 
-@pytest.fixture(params=[("classification", 5), ("regression", 16)], ids=["classes", "bins"])
+@pytest.fixture(
+    params=[("classification", 5, False), ("regression", 16, False), ("classification", 5, True)],
+    ids=["classes", "bins", "distance-attention"],
+)
 def model(request):
     torch.manual_seed(0)
-    task, n_outputs = request.param
-    return TabularICL(TabularConfig(task=task, n_outputs=n_outputs, **SMALL)).eval()
+    task, n_outputs, distance_attention = request.param
+    config = TabularConfig(
+        task=task, n_outputs=n_outputs, distance_attention=distance_attention, **SMALL
+    )
+    model = TabularICL(config).eval()
+    if distance_attention:  # a trained network's rates, not the zeros it starts from
+        torch.nn.init.uniform_(model.icl.distance_scale, 0.0, 1.0)
+    return model
 
 
 def inputs(model, n_context=30, n_query=9, n_features=4):
@@ -50,6 +59,13 @@ def test_context_rows_never_see_query_rows(model):
     changed[:, n_context + 1 :] = 100.0  # every query but the first
     with torch.no_grad():
         torch.testing.assert_close(model(x, y)[0, 0], model(changed, y)[0, 0], atol=1e-5, rtol=0)
+
+
+def test_distances_skip_missing_features():
+    x = torch.tensor([[[0.0, 1.0, float("nan")], [2.0, float("nan"), float("nan")]]])
+    points = torch.tensor([[[1.0, 3.0, 5.0], [float("nan"), float("nan"), 1.0]]])
+    expected = torch.tensor([[[(1 + 4) / 2, 0.0], [1.0, 0.0]]])
+    torch.testing.assert_close(squared_distances(x, points), expected)
 
 
 def test_output_shape_and_too_many_features(model):

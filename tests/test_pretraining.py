@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,13 @@ from sklearn.pipeline import make_pipeline
 
 from pretraining.__main__ import cli_main
 from pretraining.data import PriorStream, make_batch
+from pretraining.module import TabularICLModule
 from pretraining.priors import FAMILIES, PriorConfig, cut_into_classes, sample_table
 from pretraining.realtables import load_real_tables, sample_real_task
 from pretraining.validation import score_model
 from tabicl import TabICLClassifier
-from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
+from tabicl.checkpoint import bundled_checkpoint, load_checkpoint, save_checkpoint
+from tabicl.model import TabularConfig, TabularICL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -293,3 +296,16 @@ def test_ddp_over_gloo_on_two_cpu_processes(tmp_path):
     alone = torch.load(tmp_path / "single/lightning_logs/version_0/checkpoints/final.ckpt",
                        weights_only=False)  # fmt: skip
     assert state["tables_seen"] > alone["tables_seen"]  # both processes' tables are counted
+
+
+def test_init_from_turns_on_distance_attention_where_the_network_was(tmp_path):
+    torch.manual_seed(0)
+    config = TabularConfig(d_cell=8, d_model=16, n_heads=2, n_icl_layers=2, max_features=6)
+    start = TabularICL(config).eval()
+    save_checkpoint(start, tmp_path)
+    grown = TabularICLModule(replace(config, distance_attention=True), init_from=str(tmp_path))
+    x, y = torch.randn(1, 40, 4), torch.randint(0, 3, (1, 30)).float()
+    with torch.no_grad():
+        torch.testing.assert_close(grown.model.eval()(x, y), start(x, y))
+    with pytest.raises(ValueError, match="make the config match"):
+        TabularICLModule(replace(config, d_model=32), init_from=str(tmp_path))

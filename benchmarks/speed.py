@@ -176,13 +176,15 @@ def onnx_files(args) -> dict[str, Path]:
     """The bundled classifier's graphs, fp32 and dynamically quantised to int8."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from tabicl.onnx import context_graph_path
+    from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
+    from tabicl.onnx import context_graph_path, weights_fingerprint
 
-    args.onnx_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "fp32": args.onnx_dir / "classifier.onnx",
-        "int8": args.onnx_dir / "classifier-int8.onnx",
-    }
+    # One folder per bundled weights: graphs exported from older weights are never reused.
+    folder = args.onnx_dir / weights_fingerprint(
+        load_checkpoint(bundled_checkpoint("classification"))
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"fp32": folder / "classifier.onnx", "int8": folder / "classifier-int8.onnx"}
     if not files["fp32"].exists():
         TabICLClassifier().export_onnx(files["fp32"])
     if not files["int8"].exists():

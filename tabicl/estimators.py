@@ -35,10 +35,11 @@ from tabicl.preprocessing import (
 from tabicl.retrieval import Neighbourhoods, stratified_subsample
 
 CONTEXT_SELECTIONS = ("neighbors", "subsample")
-# max_context_rows="auto": a classification context holds the whole training set up to
-# WHOLE_CONTEXT_ROWS rows; beyond that, and always for regression, contexts are
-# neighbourhoods of NEIGHBOURHOOD_ROWS similar rows, which predicted best on the large
-# CC18 sets and on CTR23 (benchmarks/RESULTS.md).
+# max_context_rows="auto": a context holds the whole training set up to
+# WHOLE_CONTEXT_ROWS rows (for regression, with distance attention, this beat 128-row
+# neighbourhoods on 24 of 25 held-out real-table tasks: docs/pretraining.md); beyond
+# that, contexts are neighbourhoods of NEIGHBOURHOOD_ROWS similar rows, which predicted
+# best on the large CC18 sets and on CTR23 (benchmarks/RESULTS.md).
 WHOLE_CONTEXT_ROWS = 2048
 NEIGHBOURHOOD_ROWS = 128
 FEATURE_REDUCTIONS = ("auto", "pca", "subsets")
@@ -183,7 +184,7 @@ class TabICLEstimator(BaseEstimator):
     def _max_context_rows(self, n_rows: int) -> int:
         if self.max_context_rows != "auto":
             return self.max_context_rows
-        if self._task == "classification" and n_rows <= WHOLE_CONTEXT_ROWS:
+        if n_rows <= WHOLE_CONTEXT_ROWS:
             return WHOLE_CONTEXT_ROWS
         return NEIGHBOURHOOD_ROWS
 
@@ -336,11 +337,9 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         of the classes; their probabilities are averaged.
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
-        ``context_selection`` says. "auto": for classification, the whole training
-        set up to 2,048 rows and 128-row contexts beyond; for regression, where each
-        context reads its targets as ranks among its own rows, always 128-row contexts.
-        Small neighbourhoods of similar rows predicted best on the large CC18 sets and
-        on CTR23 (benchmarks/RESULTS.md).
+        ``context_selection`` says. "auto": the whole training set up to 2,048 rows,
+        and 128-row contexts beyond, which predicted best on the large CC18 and CTR23
+        sets (benchmarks/RESULTS.md).
     context_selection : {"neighbors", "subsample"}, default="neighbors"
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
         and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
@@ -474,11 +473,9 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         distributions are averaged.
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
-        ``context_selection`` says. "auto": for classification, the whole training
-        set up to 2,048 rows and 128-row contexts beyond; for regression, where each
-        context reads its targets as ranks among its own rows, always 128-row contexts.
-        Small neighbourhoods of similar rows predicted best on the large CC18 sets and
-        on CTR23 (benchmarks/RESULTS.md).
+        ``context_selection`` says. "auto": the whole training set up to 2,048 rows,
+        and 128-row contexts beyond, which predicted best on the large CC18 and CTR23
+        sets (benchmarks/RESULTS.md).
     context_selection : {"neighbors", "subsample"}, default="neighbors"
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
         and gives each query the ``max_context_rows`` rows nearest its cluster's centre;

@@ -11,7 +11,7 @@ from sklearn.datasets import make_classification, make_regression
 from tabicl import TabICLClassifier, TabICLRegressor
 from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
 from tabicl.estimators import NEIGHBOURHOOD_ROWS
-from tabicl.model import label_groups
+from tabicl.model import DISTANCE_GAIN, label_groups, squared_distances
 
 
 def every_row_through_every_block(model, x, y_context):
@@ -20,8 +20,13 @@ def every_row_through_every_block(model, x, y_context):
     cells, columns = model.cells.context(x[:, :N], label_groups(y_context, model.config))
     rows = model.rows(torch.cat([cells, model.cells.queries(x[:, N:], columns)], dim=1))
     h = torch.cat([rows[:, :N] + model.icl.label(y_context), rows[:, N:]], dim=1)
-    for block in model.icl.blocks:
-        h = block(h, n_keys=N)
+    distances = squared_distances(x, x[:, :N])  # (B, R, N)
+    for layer, block in enumerate(model.icl.blocks):
+        bias = None
+        if model.config.distance_attention:
+            rates = DISTANCE_GAIN * model.icl.distance_scale[layer]
+            bias = -rates[:, None, None] * distances[:, None]  # (B, H, R, N)
+        h = block.read(h, *block.attn.keys_values(block.norm_attn(h[:, :N])), bias=bias)
     return model.icl.head(model.icl.norm(h[:, N:]))
 
 
@@ -134,5 +139,7 @@ def test_auto_context_rows_keep_small_tables_whole_and_split_large_ones():
     assert small.neighbourhoods_ is None
     large = TabICLClassifier(n_estimators=1, random_state=0).fit(X, y)
     assert {len(rows) for rows in large.neighbourhoods_.rows_} == {NEIGHBOURHOOD_ROWS}
-    regressor = TabICLRegressor(n_estimators=1, random_state=0).fit(X[:300], X[:300, 0])
-    assert {len(rows) for rows in regressor.neighbourhoods_.rows_} == {NEIGHBOURHOOD_ROWS}
+    small = TabICLRegressor(n_estimators=1, random_state=0).fit(X[:2000], X[:2000, 0])
+    assert small.neighbourhoods_ is None
+    large = TabICLRegressor(n_estimators=1, random_state=0).fit(X, X[:, 0])
+    assert {len(rows) for rows in large.neighbourhoods_.rows_} == {NEIGHBOURHOOD_ROWS}

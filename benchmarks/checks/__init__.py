@@ -1,0 +1,1 @@
+"""Scripts behind the one-off comparisons quoted in docs/pretraining.md and the model cards."""

@@ -164,7 +164,9 @@ class TabICLEstimator(BaseEstimator):
                 [stratified_subsample(strata, max_rows, rng.integers(2**31))] for _ in self.members_
             ]
         else:
-            self.neighbourhoods_ = Neighbourhoods(max_rows, rng.integers(2**31))
+            self.neighbourhoods_ = Neighbourhoods(
+                max_rows, max(max_rows, WHOLE_CONTEXT_ROWS), rng.integers(2**31)
+            )
             self.neighbourhoods_.fit(context["quantile"])
             member_rows = [self.neighbourhoods_.rows_] * len(self.members_)
         self.contexts_ = [

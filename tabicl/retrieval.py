@@ -5,9 +5,9 @@ Two answers, both decided once at ``fit`` so that the contexts can be encoded on
 - :func:`stratified_subsample`: a member reads a random subset of the rows that keeps
   the proportions of the classes (or of target-rank bands);
 - :class:`Neighbourhoods`: the training rows are clustered; each cluster's context is
-  the rows nearest its centre, and a query reads the context of its nearest centre, so
-  related rows sit together in one context (TabDPT's retrieval, done per cluster of
-  queries instead of per query so that the contexts can be cached).
+  its own rows, and a query reads the context of its nearest centre, so related rows
+  sit together in one context (TabDPT's retrieval, done per cluster of queries instead
+  of per query so that the contexts can be cached).
 """
 
 from __future__ import annotations
@@ -33,15 +33,22 @@ def stratified_subsample(strata: np.ndarray, n_rows: int, random_state: int) -> 
 
 
 class Neighbourhoods:
-    """Clusters of the training rows, each with the ``max_rows`` rows nearest its centre.
+    """Clusters of the training rows; each neighbourhood holds one cluster's rows.
+
+    A cluster smaller than ``rows`` is topped up with the rows nearest its centre, so
+    that every context has enough rows to learn from. Every training row is in the
+    neighbourhood of its own cluster, which is the one a query at its place reads:
+    an outlying row is never left out of the contexts of the queries near it.
 
     Parameters
     ----------
+    rows : int
+        Rows per neighbourhood, about: there are ``ceil(n_rows / rows)`` clusters.
     max_rows : int
-        Rows in each neighbourhood; there are ``ceil(n_rows / max_rows)`` of them, so
-        together they hold about as many rows as the training set.
+        A cluster with more rows (k-means leaves one when many rows coincide) keeps a
+        random ``max_rows`` of them.
     random_state : int
-        Seeds k-means.
+        Seeds k-means and the draw from an oversized cluster.
 
     Attributes
     ----------
@@ -49,18 +56,25 @@ class Neighbourhoods:
         Sorted training-row indices of each neighbourhood.
     """
 
-    def __init__(self, max_rows: int, random_state: int) -> None:
+    def __init__(self, rows: int, max_rows: int, random_state: int) -> None:
+        self.rows = rows
         self.max_rows = max_rows
         self.random_state = random_state
 
     def fit(self, X: np.ndarray) -> Neighbourhoods:
         """Cluster ``X`` (normalised features; NaN reads as the column's centre, 0)."""
         X = np.nan_to_num(X)
-        n_clusters = math.ceil(len(X) / self.max_rows)
+        rng = np.random.default_rng(self.random_state)
+        n_clusters = math.ceil(len(X) / self.rows)
         self.kmeans_ = KMeans(n_clusters, n_init=1, random_state=self.random_state).fit(X)
-        index = NearestNeighbors(n_neighbors=min(self.max_rows, len(X))).fit(X)
+        index = NearestNeighbors(n_neighbors=min(self.rows, len(X))).fit(X)
         nearest = index.kneighbors(self.kmeans_.cluster_centers_, return_distance=False)
-        self.rows_ = [np.sort(rows) for rows in nearest]
+        self.rows_ = []
+        for cluster, near_centre in enumerate(nearest):
+            members = np.flatnonzero(self.kmeans_.labels_ == cluster)
+            if len(members) > self.max_rows:
+                members = rng.choice(members, self.max_rows, replace=False)
+            self.rows_.append(np.union1d(members, near_centre))
         return self
 
     def assign(self, X: np.ndarray) -> np.ndarray:

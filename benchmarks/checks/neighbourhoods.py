@@ -3,8 +3,15 @@
 sets above 2,048 training rows. One fold of 3, training rows capped at 10,000, the first
 2,000 test rows; default estimators otherwise. The comparison in docs/pretraining.md::
 
-    OMP_NUM_THREADS=1 python benchmarks/checks/neighbourhoods.py cc18 adult,bank-marketing,...
-    OMP_NUM_THREADS=1 python benchmarks/checks/neighbourhoods.py ctr23 cpu_activity,diamonds,...
+    export OMP_NUM_THREADS=1
+    python benchmarks/checks/neighbourhoods.py cc18 adult,bank-marketing,sick,churn,\
+    electricity,jm1,PhishingWebsites,first-order-theorem-proving,letter,optdigits,\
+    pendigits,satimage,spambase,wilt,wall-robot-navigation,phoneme,\
+    jungle_chess_2pcs_raw_endgame_complete,texture
+    python benchmarks/checks/neighbourhoods.py ctr23 cpu_activity,abalone,\
+    california_housing,cps88wages,diamonds,grid_stability,health_insurance,kin8nm,\
+    naval_propulsion_plant,physiochemical_protein,pumadyn32nh,space_ga,white_wine
+
 """
 
 import json
@@ -13,11 +20,11 @@ import sys
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import LabelEncoder
 
 from benchmarks.datasets import DEFAULT_DATA_DIR, model_ready, parquet_suite
-from benchmarks.openml import cap_rows, fold_indices
+from benchmarks.openml import cap_rows, evaluate, fold_indices
 from tabicl import TabICLClassifier, TabICLRegressor
 from tabicl.retrieval import Neighbourhoods
 
@@ -37,26 +44,21 @@ def nearest_the_centre(self, X):
 
 suite, names = sys.argv[1], sys.argv[2].split(",")
 task = "regression" if suite == "ctr23" else "classification"
+metric, Estimator = (
+    ("r2", TabICLRegressor) if task == "regression" else ("roc_auc", TabICLClassifier)
+)
 entries = {e.name: e for e in parquet_suite(DEFAULT_DATA_DIR, suite)}
 for name in names:
     t = entries[name].load()
     X = model_ready(t.X)
-    y = t.y.to_numpy(float) if task == "regression" else t.y.to_numpy()
+    y = t.y.to_numpy(float) if task == "regression" else LabelEncoder().fit_transform(t.y)
+    n_classes = 0 if task == "regression" else y.max() + 1
     train, test = next(iter(fold_indices(task, X, y, t.splits, 3, 0)))
     train, test = cap_rows(train, y, task, 10000, 0), test[:2000]
     row = dict(dataset=name)
     for rule, fit in [("nearest_the_centre", nearest_the_centre), ("own_rows", own_rows)]:
         Neighbourhoods.fit = fit
-        if task == "regression":
-            model = TabICLRegressor(random_state=0).fit(X.iloc[train], y[train])
-            row[rule] = r2_score(y[test], model.predict(X.iloc[test]))
-        else:
-            model = TabICLClassifier(random_state=0).fit(X.iloc[train], y[train])
-            proba = model.predict_proba(X.iloc[test])
-            row[rule] = (
-                roc_auc_score(y[test], proba[:, 1])
-                if proba.shape[1] == 2
-                else roc_auc_score(y[test], proba, multi_class="ovr", labels=model.classes_)
-            )
+        model = Estimator(random_state=0)
+        row[rule] = evaluate(model, task, X, y, train, test, n_classes)[metric]
         row[f"{rule}_mean_rows"] = float(np.mean([len(r) for r in model.neighbourhoods_.rows_]))
     print(json.dumps(row), flush=True)

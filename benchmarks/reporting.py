@@ -11,6 +11,7 @@ completed.
 
 from __future__ import annotations
 
+import ast
 import csv
 import os
 import platform
@@ -30,14 +31,30 @@ KEY = ("dataset", "fold", "model", "model_version")
 
 
 def package_source(package: ModuleType) -> bytes:
-    """The Python files of ``package`` as they are now, to version results with.
+    """The code of ``package``'s Python files as it is now, to version results with.
 
+    Each file is read as its syntax tree without docstrings, so that editing comments,
+    docstrings or layout does not relabel results that the code computes the same way.
     Read once at import by the benchmarks: files edited during a long run must not
     relabel cells computed with the code loaded before.
     """
-    return b"".join(
-        path.read_bytes() for path in sorted(Path(package.__file__).parent.glob("*.py"))
-    )
+    return "".join(
+        _code_without_docs(path) for path in sorted(Path(package.__file__).parent.glob("*.py"))
+    ).encode()
+
+
+def _code_without_docs(path: Path) -> str:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 @dataclass(frozen=True)

@@ -340,11 +340,13 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
         ``context_selection`` says. "auto": the whole training set up to 2,048 rows,
-        and 128-row contexts beyond, which predicted best on the large CC18 and CTR23
-        sets (benchmarks/RESULTS.md).
+        and neighbourhoods of about 128 rows beyond, which predicted best on the large
+        CC18 and CTR23 sets (benchmarks/RESULTS.md).
     context_selection : {"neighbors", "subsample"}, default="neighbors"
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
-        and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
+        into groups of about ``max_context_rows`` rows and gives each query its nearest
+        cluster's rows (a cluster smaller than ``max_context_rows`` is topped up with the
+        rows nearest its centre; one above 2,048 rows keeps a random 2,048);
         "subsample" gives each member its own stratified random subset (faster to fit).
         "neighbors" scored better on the large CC18 and CTR23 sets.
     feature_reduction : {"auto", "pca", "subsets"}, default="auto"
@@ -476,11 +478,13 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
         ``context_selection`` says. "auto": the whole training set up to 2,048 rows,
-        and 128-row contexts beyond, which predicted best on the large CC18 and CTR23
-        sets (benchmarks/RESULTS.md).
+        and neighbourhoods of about 128 rows beyond, which predicted best on the large
+        CC18 and CTR23 sets (benchmarks/RESULTS.md).
     context_selection : {"neighbors", "subsample"}, default="neighbors"
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
-        and gives each query the ``max_context_rows`` rows nearest its cluster's centre;
+        into groups of about ``max_context_rows`` rows and gives each query its nearest
+        cluster's rows (a cluster smaller than ``max_context_rows`` is topped up with the
+        rows nearest its centre; one above 2,048 rows keeps a random 2,048);
         "subsample" gives each member its own stratified random subset (faster to fit).
         "neighbors" scored better on the large CC18 and CTR23 sets.
     feature_reduction : {"auto", "pca", "subsets"}, default="auto"

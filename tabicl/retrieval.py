@@ -36,9 +36,10 @@ class Neighbourhoods:
     """Clusters of the training rows; each neighbourhood holds one cluster's rows.
 
     A cluster smaller than ``rows`` is topped up with the rows nearest its centre, so
-    that every context has enough rows to learn from. Every training row is in the
-    neighbourhood of its own cluster, which is the one a query at its place reads:
-    an outlying row is never left out of the contexts of the queries near it.
+    that every context has enough rows to learn from. Every training row (but those
+    drawn out of an oversized cluster) is in the neighbourhood of its own cluster, which
+    is the one a query at its place reads: an outlying row is never left out of the
+    contexts of the queries near it.
 
     Parameters
     ----------

@@ -1,12 +1,21 @@
 """The OpenML benchmark CLI on tiny tables, and the shared reporting code."""
 
+import types
+
 import numpy as np
 import openml
 import pandas as pd
 import pytest
 
 from benchmarks import openml as bench
-from benchmarks.reporting import Metric, ResultStore, normalised_scores, ranks, wins_ties_losses
+from benchmarks.reporting import (
+    Metric,
+    ResultStore,
+    normalised_scores,
+    package_source,
+    ranks,
+    wins_ties_losses,
+)
 
 
 def _table(rng, n_rows: int, target) -> pd.DataFrame:
@@ -160,3 +169,17 @@ def test_result_store_refuses_other_columns(tmp_path):
     with pytest.raises(ValueError, match="has columns"):
         ResultStore(tmp_path / "r.csv", ["dataset", "fold", "model", "model_version", "x", "error"])
     assert Metric("r2", True).higher_is_better
+
+
+def test_code_version_ignores_docstrings_and_comments(tmp_path):
+    package = tmp_path / "package"
+    package.mkdir()
+    module = package / "__init__.py"
+
+    def version(source: str) -> bytes:
+        module.write_text(source)
+        return package_source(types.SimpleNamespace(__file__=str(module)))
+
+    code = version('"""Old."""\n\ndef f(x):\n    """Old."""\n    return x + 1\n')
+    assert version('"""New."""\n\n\ndef f(x):  # why\n    """New."""\n    return x + 1\n') == code
+    assert version('"""Old."""\n\ndef f(x):\n    """Old."""\n    return x + 2\n') != code

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                     pd.DataFrame([row], columns=COLUMNS).to_csv(
                         path, mode="a", header=not path.exists(), index=False
                     )
-    return pd.read_csv(path)
+    return pd.read_csv(path, dtype={"error": str})  # all-empty would read as float
 
 
 def summary(results: pd.DataFrame) -> str:

@@ -2,7 +2,7 @@
 
 The model and the data module are chosen in the config (``class_path``), so tables and
 molecules train through the same ``LightningCLI``; configs compose, e.g.
-``--config pretraining/configs/cpu.yaml --config pretraining/configs/regression.yaml``.
+``--config pretraining/configs/cpu.yaml --config pretraining/configs/cpu-regressor.yaml``.
 ``python -m pretraining export CKPT OUT_DIR [--command "..."]`` writes a checkpoint the
 estimators load; ``python -m pretraining curve CKPT... --datasets NAME... --csv F --plot F``
 scores saved checkpoints on real datasets and draws the learning curve.

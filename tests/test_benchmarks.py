@@ -183,3 +183,4 @@ def test_code_version_ignores_docstrings_and_comments(tmp_path):
     code = version('"""Old."""\n\ndef f(x):\n    """Old."""\n    return x + 1\n')
     assert version('"""New."""\n\n\ndef f(x):  # why\n    """New."""\n    return x + 1\n') == code
     assert version('"""Old."""\n\ndef f(x):\n    """Old."""\n    return x + 2\n') != code
+    assert version("") != code  # an empty module, such as a bare __init__.py

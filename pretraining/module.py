@@ -10,6 +10,9 @@ from pretraining.base import PretrainingModule
 from tabicl.checkpoint import load_checkpoint
 from tabicl.model import TabularConfig, TabularICL
 
+# Architecture switches a run may turn on over a checkpoint trained without them.
+GROWABLE = ("distance_attention", "feature_relevance")
+
 
 class TabularICLModule(PretrainingModule):
     """Loss around a plain :class:`TabularICL`; optimiser and schedule as the base.
@@ -32,8 +35,8 @@ class TabularICLModule(PretrainingModule):
     init_from : str, optional
         Exported checkpoint directory whose weights start the run: continues
         pretraining a shipped model on a new schedule. Its config must equal
-        ``config``, except that ``config`` may turn ``distance_attention`` on, whose
-        new weights start at zero.
+        ``config``, except that ``config`` may turn ``distance_attention`` or
+        ``feature_relevance`` on, whose new weights start where they change nothing.
     """
 
     def __init__(
@@ -51,13 +54,17 @@ class TabularICLModule(PretrainingModule):
         self.model = TabularICL(config)
         if init_from is not None:
             start = load_checkpoint(init_from)
-            grown = start.config.distance_attention < config.distance_attention
-            if replace(start.config, distance_attention=config.distance_attention) != config:
+            turned_on = {
+                name: True
+                for name in GROWABLE
+                if getattr(config, name) and not getattr(start.config, name)
+            }
+            if replace(start.config, **turned_on) != config:
                 raise ValueError(
                     f"init_from={init_from!r} holds {start.config}, which differs from the "
                     f"configured {config}; make the config match the checkpoint's config.json"
                 )
-            self.model.load_state_dict(start.state_dict(), strict=not grown)
+            self.model.load_state_dict(start.state_dict(), strict=not turned_on)
         self.network = torch.compile(self.model) if compile else self.model
         self.tables_seen = 0
 

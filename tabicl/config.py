@@ -22,6 +22,9 @@ class TabularConfig:
     n_icl_layers: int = 6
     # In-context attention adds a learned per-head multiple of the rows' feature distance.
     distance_attention: bool = False
+    # Each feature's weight in the row tokens and distances is learned from how the
+    # context's labels depend on it, so that irrelevant columns can fade out.
+    feature_relevance: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,7 +7,8 @@ target bins for regression).
 Three stages, cheapest work where the tokens are many:
 
 1. :class:`CellEmbedding` maps every cell to a small ``C``-vector that also knows
-   which column it is in and how that column is distributed over the context rows.
+   which column it is in and how that column is distributed over the context rows
+   (and, optionally, weighs it by how much the context's labels depend on its column).
 2. :class:`RowEncoder` (optionally) lets a row's cells attend to each other, then
    sums their projections into one ``D``-vector per row.
 3. :class:`InContextLearner` adds label embeddings to the context rows and runs a
@@ -49,6 +50,7 @@ class ColumnContext(NamedTuple):
     mean: torch.Tensor  # (B, F, G) of each label group
     inverse_variance: torch.Tensor  # (B, F, G), zero for a group with no value
     summary: torch.Tensor  # (B, 1, F, C) projected mean of the context's cells
+    relevance: torch.Tensor  # (B, F) each feature's weight, mean 1 (all 1 when not learned)
 
 
 class Context(NamedTuple):
@@ -59,14 +61,21 @@ class Context(NamedTuple):
     points: torch.Tensor | None = None  # (B, N, F) context features, for distance attention
 
 
-def squared_distances(x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+def squared_distances(
+    x: torch.Tensor, points: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """(B, T, S): mean squared difference of rows ``x`` (B, T, F) and ``points`` (B, S, F)
-    over the features both have (NaN marks a missing one); 0 when they share none."""
+    over the features both have (NaN marks a missing one); 0 when they share none.
+
+    ``weights`` (B, F), positive, make it a weighted mean over the shared features.
+    """
     x_present, points_present = ((~a.isnan()).to(x.dtype) for a in (x, points))
     x, points = (torch.where(a.isnan(), torch.zeros_like(a), a) for a in (x, points))
-    shared = x_present @ points_present.mT
-    total = (x**2) @ points_present.mT + x_present @ (points**2).mT - 2 * x @ points.mT
-    return (total / shared.clamp_min(1)).clamp_min(0)
+    weights = torch.ones_like(x[:, :1]) if weights is None else weights[:, None]  # (B, 1, F)
+    shared = (weights * x_present) @ points_present.mT
+    total = (weights * x**2) @ points_present.mT + (weights * x_present) @ (points**2).mT
+    total = total - 2 * (weights * x) @ points.mT
+    return (total / shared.clamp_min(1e-6)).clamp_min(0)
 
 
 class CellEmbedding(nn.Module):
@@ -77,7 +86,10 @@ class CellEmbedding(nn.Module):
     missing flag and its squared standardised distance to every group's mean: the
     per-cell evidence of a naive Bayes model, which makes in-context learning start
     at once instead of after a long plateau. A learned column identity and a summary
-    of the column over the context rows are added.
+    of the column over the context rows are added. With ``feature_relevance``, every
+    cell is then scaled by its column's learned relevance to the labels: attention
+    weighs features the same for every table, so a table whose target depends on two
+    of thirty columns needs the context to say which two.
 
     :meth:`context` returns, beside the context's cells, the :class:`ColumnContext` that
     :meth:`queries` reads: everything a query cell needs from the context.
@@ -91,6 +103,13 @@ class CellEmbedding(nn.Module):
         )
         self.column = nn.Embedding(config.max_features, C)
         self.column_summary = nn.Linear(C, C)
+        self.relevance = None
+        if config.feature_relevance:
+            # Reads a column's summary and its correlation ratio with the label groups.
+            self.relevance = nn.Sequential(nn.Linear(C + 1, C), nn.GELU(), nn.Linear(C, 1))
+            # Zero at first: every feature weighs 1, as in a network trained without it.
+            nn.init.zeros_(self.relevance[-1].weight)
+            nn.init.zeros_(self.relevance[-1].bias)
 
     def context(
         self, x_context: torch.Tensor, groups: torch.Tensor
@@ -108,11 +127,33 @@ class CellEmbedding(nn.Module):
         inverse_variance = (counts > 0).to(x_context.dtype) / variance
         cells = self._cells(x_context, mean, inverse_variance)  # (B, N, F, C)
         summary = self.column_summary(cells.mean(dim=1, keepdim=True))  # (B, 1, F, C)
-        return cells + summary, ColumnContext(mean, inverse_variance, summary)
+        relevance = self._relevance(summary, counts, mean, square - mean**2)
+        columns = ColumnContext(mean, inverse_variance, summary, relevance)
+        return (cells + summary) * relevance[:, None, :, None], columns
 
     def queries(self, x_query: torch.Tensor, columns: ColumnContext) -> torch.Tensor:
         cells = self._cells(x_query, columns.mean, columns.inverse_variance)
-        return cells + columns.summary  # (B, M, F, C)
+        return (cells + columns.summary) * columns.relevance[:, None, :, None]  # (B, M, F, C)
+
+    def _relevance(
+        self,
+        summary: torch.Tensor,
+        counts: torch.Tensor,
+        mean: torch.Tensor,
+        variance: torch.Tensor,
+    ) -> torch.Tensor:
+        """(B, F) feature weights of mean 1, from each column's share of variance that
+        the label groups explain (its correlation ratio) and its summary."""
+        if self.relevance is None:
+            return summary.new_ones(summary.shape[0], summary.shape[2])
+        share = counts / counts.sum(-1, keepdim=True).clamp_min(1e-6)  # (B, F, G)
+        grand_mean = (share * mean).sum(-1, keepdim=True)
+        between = (share * (mean - grand_mean) ** 2).sum(-1)
+        within = (share * variance.clamp_min(0)).sum(-1)
+        ratio = between / (between + within + 1e-6)  # (B, F)
+        inputs = torch.cat([summary[:, 0], ratio.unsqueeze(-1)], dim=-1)  # (B, F, C + 1)
+        weights = 2 * torch.sigmoid(self.relevance(inputs).squeeze(-1))
+        return weights / weights.mean(-1, keepdim=True)
 
     def _cells(
         self, x: torch.Tensor, mean: torch.Tensor, inverse_variance: torch.Tensor
@@ -271,7 +312,7 @@ class TabularICL(nn.Module):
         cells, columns = self.cells.context(x_context, label_groups(y_context, self.config))
         if not self.config.distance_attention:
             return Context(columns, self.icl.context(self.rows(cells), y_context))
-        distances = squared_distances(x_context, x_context)
+        distances = squared_distances(x_context, x_context, columns.relevance)
         keys_values = self.icl.context(self.rows(cells), y_context, distances)
         return Context(columns, keys_values, x_context)
 
@@ -280,7 +321,7 @@ class TabularICL(nn.Module):
         rows = self.rows(self.cells.queries(x_query, context.columns))
         distances = None
         if self.config.distance_attention:
-            distances = squared_distances(x_query, context.points)
+            distances = squared_distances(x_query, context.points, context.columns.relevance)
         return self.icl.queries(rows, context.keys_values, distances)
 
     def loss(self, logits: torch.Tensor, y_query: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ CONFIG_KEY = "tabicl_config"
 WEIGHTS_KEY = "tabicl_weights"  # fingerprint shared by the two graphs of one export
 GRAPH_KEY = "tabicl_graph"  # "context", or the graph named: "query" (or "step", molecules)
 OPSET = 23  # the first opset with a fused Attention operator, which onnxruntime runs
-COLUMN_NAMES = ("column_mean", "column_inverse_variance", "column_summary")
+COLUMN_NAMES = ("column_mean", "column_inverse_variance", "column_summary", "column_relevance")
 POINTS_NAME = "context_points"  # the context's features, for distance attention
 
 
@@ -209,8 +209,11 @@ def export_onnx(model, path: str | Path) -> Path:
     context_graph = ContextGraph(model)
     with torch.no_grad():
         encoded = context_graph(x_context, y_context)
-    columns, points = encoded[:3], encoded[3 + 2 * L :]
-    keys_values = list(zip(encoded[3 : 3 + 2 * L : 2], encoded[4 : 3 + 2 * L : 2], strict=True))
+    n_columns = len(COLUMN_NAMES)
+    columns, layers, points = (
+        encoded[:n_columns], encoded[n_columns : n_columns + 2 * L], encoded[n_columns + 2 * L :]
+    )
+    keys_values = list(zip(layers[::2], layers[1::2], strict=True))
     metadata = {CONFIG_KEY: json.dumps(config.to_dict()), WEIGHTS_KEY: weights_fingerprint(model)}
     context_names = [*COLUMN_NAMES, *layer_names(L), *(POINTS_NAME,) * len(points)]
     cached = {0: tables, 2: context_rows}  # (B, H, N, D/H)
@@ -237,6 +240,7 @@ def export_onnx(model, path: str | Path) -> Path:
                 {0: tables, 1: features},
                 {0: tables, 1: features},
                 {0: tables, 2: features},
+                {0: tables, 1: features},
             ),
             "keys_values": [(cached, cached)] * L,
             "points": ({0: tables, 1: context_rows, 2: features},) * len(points),

@@ -12,18 +12,28 @@ SMALL = dict(d_cell=8, n_row_layers=1, d_model=16, n_heads=2, n_icl_layers=2, ma
 
 
 @pytest.fixture(
-    params=[("classification", 5, False), ("regression", 16, False), ("classification", 5, True)],
-    ids=["classes", "bins", "distance-attention"],
+    params=[
+        ("classification", 5, False),
+        ("regression", 16, False),
+        ("classification", 5, True),
+        ("regression", 16, True),
+    ],
+    ids=["classes", "bins", "distance-attention", "bins-relevance"],
 )
 def model(request):
     torch.manual_seed(0)
-    task, n_outputs, distance_attention = request.param
+    task, n_outputs, learned_distances = request.param
     config = TabularConfig(
-        task=task, n_outputs=n_outputs, distance_attention=distance_attention, **SMALL
+        task=task,
+        n_outputs=n_outputs,
+        distance_attention=learned_distances,
+        feature_relevance=learned_distances,
+        **SMALL,
     )
     model = TabularICL(config).eval()
-    if distance_attention:  # a trained network's rates, not the zeros it starts from
+    if learned_distances:  # a trained network's weights, not the zeros they start from
         torch.nn.init.uniform_(model.icl.distance_scale, 0.0, 1.0)
+        torch.nn.init.normal_(model.cells.relevance[-1].weight)
     return model
 
 
@@ -66,6 +76,26 @@ def test_distances_skip_missing_features():
     points = torch.tensor([[[1.0, 3.0, 5.0], [float("nan"), float("nan"), 1.0]]])
     expected = torch.tensor([[[(1 + 4) / 2, 0.0], [1.0, 0.0]]])
     torch.testing.assert_close(squared_distances(x, points), expected)
+
+
+def test_weighted_distances_are_weighted_means_over_shared_features():
+    x = torch.tensor([[[0.0, 1.0, float("nan")]]])
+    points = torch.tensor([[[1.0, 3.0, 5.0]]])
+    weights = torch.tensor([[3.0, 1.0, 7.0]])
+    expected = torch.tensor([[[(3 * 1 + 1 * 4) / (3 + 1)]]])
+    torch.testing.assert_close(squared_distances(x, points, weights), expected)
+
+
+def test_relevance_weights_features_by_how_the_labels_depend_on_them(model):
+    if model.cells.relevance is None:
+        pytest.skip("this network weighs every feature 1")
+    x, y = inputs(model)
+    with torch.no_grad():
+        relevance = model.encode_context(x[:, : y.shape[1]], y).columns.relevance
+        shuffled = model.encode_context(x[:, : y.shape[1]], y.flip(1)).columns.relevance
+    assert relevance.shape == (1, x.shape[-1])
+    torch.testing.assert_close(relevance.mean(), torch.tensor(1.0))
+    assert not torch.allclose(relevance, shuffled)  # it reads the labels
 
 
 def test_output_shape_and_too_many_features(model):

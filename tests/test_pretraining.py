@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 
 from pretraining.__main__ import cli_main
 from pretraining.data import PriorStream, make_batch
-from pretraining.module import TabularICLModule
+from pretraining.module import GROWABLE, TabularICLModule
 from pretraining.priors import FAMILIES, PriorConfig, cut_into_classes, sample_table
 from pretraining.realtables import load_real_tables, sample_real_task
 from pretraining.validation import score_model
@@ -298,12 +298,13 @@ def test_ddp_over_gloo_on_two_cpu_processes(tmp_path):
     assert state["tables_seen"] > alone["tables_seen"]  # both processes' tables are counted
 
 
-def test_init_from_turns_on_distance_attention_where_the_network_was(tmp_path):
+@pytest.mark.parametrize("switch", GROWABLE)
+def test_init_from_turns_a_switch_on_where_the_network_was(tmp_path, switch):
     torch.manual_seed(0)
     config = TabularConfig(d_cell=8, d_model=16, n_heads=2, n_icl_layers=2, max_features=6)
     start = TabularICL(config).eval()
     save_checkpoint(start, tmp_path)
-    grown = TabularICLModule(replace(config, distance_attention=True), init_from=str(tmp_path))
+    grown = TabularICLModule(replace(config, **{switch: True}), init_from=str(tmp_path))
     x, y = torch.randn(1, 40, 4), torch.randint(0, 3, (1, 30)).float()
     with torch.no_grad():
         torch.testing.assert_close(grown.model.eval()(x, y), start(x, y))

@@ -21,7 +21,7 @@ def every_row_through_every_block(model, x, y_context):
     cells, columns = model.cells.context(x[:, :N], label_groups(y_context, model.config))
     rows = model.rows(torch.cat([cells, model.cells.queries(x[:, N:], columns)], dim=1))
     h = torch.cat([rows[:, :N] + model.icl.label(y_context), rows[:, N:]], dim=1)
-    distances = squared_distances(x, x[:, :N])  # (B, R, N)
+    distances = squared_distances(x, x[:, :N], columns.relevance)  # (B, R, N)
     for layer, block in enumerate(model.icl.blocks):
         bias = None
         if model.config.distance_attention:

@@ -152,8 +152,10 @@ class CellEmbedding(nn.Module):
         within = (share * variance.clamp_min(0)).sum(-1)
         ratio = between / (between + within + 1e-6)  # (B, F)
         inputs = torch.cat([summary[:, 0], ratio.unsqueeze(-1)], dim=-1)  # (B, F, C + 1)
-        weights = 2 * torch.sigmoid(self.relevance(inputs).squeeze(-1))
-        return weights / weights.mean(-1, keepdim=True)
+        # sigmoid(z) / mean(sigmoid(z)) in log space: a table whose every sigmoid
+        # underflows to 0 (one column with extreme values did) gets no 0 / 0.
+        log_weights = F.logsigmoid(self.relevance(inputs).squeeze(-1))
+        return log_weights.shape[-1] * torch.softmax(log_weights, dim=-1)
 
     def _cells(
         self, x: torch.Tensor, mean: torch.Tensor, inverse_variance: torch.Tensor

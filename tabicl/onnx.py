@@ -211,7 +211,9 @@ def export_onnx(model, path: str | Path) -> Path:
         encoded = context_graph(x_context, y_context)
     n_columns = len(COLUMN_NAMES)
     columns, layers, points = (
-        encoded[:n_columns], encoded[n_columns : n_columns + 2 * L], encoded[n_columns + 2 * L :]
+        encoded[:n_columns],
+        encoded[n_columns : n_columns + 2 * L],
+        encoded[n_columns + 2 * L :],
     )
     keys_values = list(zip(layers[::2], layers[1::2], strict=True))
     metadata = {CONFIG_KEY: json.dumps(config.to_dict()), WEIGHTS_KEY: weights_fingerprint(model)}

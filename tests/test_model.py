@@ -98,6 +98,17 @@ def test_relevance_weights_features_by_how_the_labels_depend_on_them(model):
     assert not torch.allclose(relevance, shuffled)  # it reads the labels
 
 
+def test_relevance_stays_finite_where_every_weight_underflows():
+    config = TabularConfig(task="regression", n_outputs=16, feature_relevance=True, **SMALL)
+    model = TabularICL(config).eval()
+    torch.nn.init.constant_(model.cells.relevance[-1].bias, -200.0)  # sigmoid(-200) == 0.0
+    x, y = torch.randn(1, 20, 1), torch.rand(1, 15)
+    with torch.no_grad():
+        relevance = model.encode_context(x[:, :15], y).columns.relevance
+        assert torch.isfinite(model(x, y)).all()
+    torch.testing.assert_close(relevance, torch.ones(1, 1))
+
+
 def test_output_shape_and_too_many_features(model):
     x, y = inputs(model)
     assert model(x, y).shape == (1, 9, model.config.n_outputs)

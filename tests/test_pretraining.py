@@ -256,9 +256,11 @@ def run_cli(args: list[str], pythonpath: Path) -> subprocess.CompletedProcess:
 
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     """SIGKILL after step 8 (last checkpoint at step 5), rerun the same command: the run
-    resumes at step 5, sees the same tables and ends with the uninterrupted run's weights."""
+    resumes at step 5, sees the same tables and ends with the uninterrupted run's weights
+    and learning curve."""
     (tmp_path / "killer.py").write_text(KILLER)
-    steps = ("--trainer.max_steps", "12")
+    steps = ("--trainer.max_steps", "12", "--trainer.log_every_n_steps", "1",
+             "--trainer.logger.init_args.flush_logs_every_n_steps", "1")  # fmt: skip
     killed = run_cli(
         tiny_args(tmp_path / "killed", *steps, "--trainer.callbacks+=killer.KillAtStep",
                   "--trainer.callbacks.step", "8"),
@@ -278,6 +280,11 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     assert a["global_step"] == b["global_step"] == 12 and a["tables_seen"] == b["tables_seen"]
     for name, weights in a["state_dict"].items():
         torch.testing.assert_close(weights, b["state_dict"][name], rtol=0, atol=0)
+    curves = [
+        (tmp_path / run / "lightning_logs/version_0/metrics.csv").read_text()
+        for run in ("killed", "straight")
+    ]
+    assert curves[0] == curves[1] and len(curves[0].splitlines()) == 13  # header, 12 steps
 
 
 def test_ddp_over_gloo_on_two_cpu_processes(tmp_path):

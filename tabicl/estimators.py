@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import numbers
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.metrics import log_loss, r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
@@ -33,6 +36,7 @@ from tabicl.preprocessing import (
     target_ranks,
 )
 from tabicl.retrieval import Neighbourhoods, stratified_subsample
+from tabicl.selection import select_columns
 
 CONTEXT_SELECTIONS = ("neighbors", "subsample")
 # max_context_rows="auto": a context holds the whole training set up to
@@ -43,6 +47,7 @@ CONTEXT_SELECTIONS = ("neighbors", "subsample")
 WHOLE_CONTEXT_ROWS = 2048
 NEIGHBOURHOOD_ROWS = 128
 FEATURE_REDUCTIONS = ("auto", "pca", "subsets")
+FEATURE_SELECTIONS = ("auto", "mutual_info", "none")
 BACKENDS = ("torch", "onnx")
 # Query batches are padded to a multiple of this many rows: matrix kernels pick their
 # code path by the number of rows, and a fixed granularity makes a row's output the
@@ -66,6 +71,7 @@ class TabICLEstimator(BaseEstimator):
         max_context_rows: int | str = "auto",
         context_selection: str = "neighbors",
         feature_reduction: str = "auto",
+        feature_selection: str = "auto",
         backend: str = "torch",
         device: str = "auto",
         predict_batch_size: int = 1024,
@@ -76,6 +82,7 @@ class TabICLEstimator(BaseEstimator):
         self.max_context_rows = max_context_rows
         self.context_selection = context_selection
         self.feature_reduction = feature_reduction
+        self.feature_selection = feature_selection
         self.backend = backend
         self.device = device
         self.predict_batch_size = predict_batch_size
@@ -107,6 +114,11 @@ class TabICLEstimator(BaseEstimator):
                 f"feature_reduction must be one of {FEATURE_REDUCTIONS}, "
                 f"got {self.feature_reduction!r}"
             )
+        if self.feature_selection not in FEATURE_SELECTIONS:
+            raise ValueError(
+                f"feature_selection must be one of {FEATURE_SELECTIONS}, "
+                f"got {self.feature_selection!r}"
+            )
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if not isinstance(self.device, str) or not (
@@ -123,28 +135,55 @@ class TabICLEstimator(BaseEstimator):
         return frame, y
 
     def _fit_context(
-        self, frame: pd.DataFrame, y: np.ndarray, n_classes: int | None, strata: np.ndarray
+        self,
+        frame: pd.DataFrame,
+        y: np.ndarray,
+        n_classes: int | None,
+        strata: np.ndarray,
+        network=None,
     ) -> None:
         """Everything ``fit`` learns apart from the target encoding.
 
         ``y`` holds class ids, or regression targets; ``strata`` (one integer per row) is
-        what a subsample keeps the proportions of.
+        what a subsample keeps the proportions of; ``network``, when given, is an
+        already loaded network to use instead of loading ``model_path``.
         """
-        self.model_ = self._load_network()
-        if self.model_.config.task != self._task:
-            raise ValueError(
-                f"model_path={str(self.model_path)!r} holds a {self.model_.config.task} "
-                f"model; {type(self).__name__} needs a {self._task} model"
-            )
-        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+        if network is None:
+            network = self._load_network()
+            if network.config.task != self._task:
+                raise ValueError(
+                    f"model_path={str(self.model_path)!r} holds a {network.config.task} "
+                    f"model; {type(self).__name__} needs a {self._task} model"
+                )
+        self.model_ = network
+        seed = check_random_state(self.random_state).randint(2**31)
+        rng = np.random.default_rng(seed)
         max_features = self.model_.config.max_features
-        self.encoder_ = TableEncoder().fit(frame)
-        X_context = self.encoder_.transform(frame)
-        if X_context.shape[1] > max_features and self._feature_reduction() == "pca":
+        encoder = TableEncoder().fit(frame)
+        X_context = encoder.transform(frame)
+        categorical = encoder.categorical_columns_
+        steps = [encoder]
+        self.selected_features_ = np.arange(X_context.shape[1])
+        if self._selects_features():
+            self.selected_features_ = select_columns(
+                X_context,
+                y,
+                categorical,
+                n_classes is not None,
+                partial(self._validation_score, frame, y),
+                seed,
+            )
+            if len(self.selected_features_) < X_context.shape[1]:
+                kept = ColumnTransformer([("kept", "passthrough", self.selected_features_)])
+                X_context = kept.fit_transform(X_context)
+                steps.append(kept)
+                categorical = categorical[self.selected_features_]
+        if X_context.shape[1] > max_features and self._feature_reduction(categorical) == "pca":
             n_components = min(max_features, len(frame))
             projection = principal_components(n_components, rng.integers(2**31))
             X_context = projection.fit_transform(X_context)
-            self.encoder_ = make_pipeline(self.encoder_, projection)
+            steps.append(projection)
+        self.encoder_ = steps[0] if len(steps) == 1 else make_pipeline(*steps)
         # "quantile" always exists: it is the first normaliser and the retrieval space.
         self.normalizers_ = {
             kind: make_normalizer(kind, len(X_context)).fit(X_context)
@@ -177,11 +216,31 @@ class TabICLEstimator(BaseEstimator):
             for member, parts in zip(self.members_, member_rows, strict=True)
         ]
 
-    def _feature_reduction(self) -> str:
+    def _feature_reduction(self, categorical: np.ndarray) -> str:
         # Ordinal codes of categories have no geometry for PCA to find.
         if self.feature_reduction == "auto":
-            return "subsets" if self.encoder_.categorical_columns_.any() else "pca"
+            return "subsets" if categorical.any() else "pca"
         return self.feature_reduction
+
+    def _selects_features(self) -> bool:
+        # On CC18, one member's validated log-loss chose worse columns than all of them
+        # (tic-tac-toe 0.041 and cylinder-bands 0.015 of ROC-AUC lost; docs/architecture.md).
+        if self.feature_selection == "auto":
+            return self._task == "regression"
+        return self.feature_selection == "mutual_info"
+
+    def _validation_score(
+        self,
+        frame: pd.DataFrame,
+        y: np.ndarray,
+        train: np.ndarray,
+        test: np.ndarray,
+        columns: np.ndarray,
+    ) -> float:
+        """How well one member reading ``columns`` of the ``train`` rows predicts ``test``."""
+        member = clone(self).set_params(n_estimators=1, feature_selection="none")
+        member._fit(frame.iloc[train, columns], y[train], network=self.model_)
+        return self._held_out_score(member, frame.iloc[test, columns], y[test])
 
     def _max_context_rows(self, n_rows: int) -> int:
         if self.max_context_rows != "auto":
@@ -356,6 +415,14 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         gives each member its own window of the columns; "auto" is "pca" when every
         column is numeric and "subsets" when some are categorical, the better of the
         two on most wide CC18 sets of each kind (benchmarks/RESULTS.md).
+    feature_selection : {"auto", "mutual_info", "none"}, default="auto"
+        Which columns the network reads. "mutual_info" ranks the columns by mutual
+        information with the target and keeps the top 1, 2, 4, ... or all of them,
+        whichever one member predicts best (log-loss) in 3-fold in-context
+        cross-validation on up to 2,048 training rows; tables under 100 rows keep
+        every column. "auto" is "none" for classification: on CC18 that choice lost
+        more ROC-AUC than it gained (docs/architecture.md). ``predict`` still takes
+        every column.
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
         its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
@@ -379,6 +446,8 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names seen in ``fit``, when ``X`` had string column names.
+    selected_features_ : ndarray of int
+        Indices of the columns of ``X`` the network reads (see ``feature_selection``).
     model_ : TorchNetwork or OnnxNetwork
         The pretrained network behind ``backend``; ``model_.config`` is its architecture.
     members_ : list of Member
@@ -418,6 +487,9 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         -------
         self : TabICLClassifier
         """
+        return self._fit(X, y)
+
+    def _fit(self, X, y, network=None):
         frame, y = self._check_fit_input(X, y)
         if pd.isna(y).any():
             raise ValueError("Input y contains NaN; drop those rows or fill in their labels")
@@ -429,8 +501,14 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
                 f"y has only one class ({self.classes_[0]!r}); a classifier needs at least two"
             )
         y_labels = self.label_encoder_.transform(y)
-        self._fit_context(frame, y_labels, len(self.classes_), strata=y_labels)
+        self._fit_context(frame, y_labels, len(self.classes_), strata=y_labels, network=network)
         return self
+
+    def _held_out_score(self, member: TabICLClassifier, X, y_labels: np.ndarray) -> float:
+        # Over every class of the training set: a fold may miss a rare one.
+        probabilities = np.zeros((len(y_labels), len(self.classes_)))
+        probabilities[:, member.classes_] = member.predict_proba(X)
+        return -log_loss(y_labels, probabilities, labels=np.arange(len(self.classes_)))
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of ``X``, in the order of ``classes_``.
@@ -494,6 +572,14 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         gives each member its own window of the columns; "auto" is "pca" when every
         column is numeric and "subsets" when some are categorical, the better of the
         two on most wide CC18 sets of each kind (benchmarks/RESULTS.md).
+    feature_selection : {"auto", "mutual_info", "none"}, default="auto"
+        Which columns the network reads. "mutual_info" ranks the columns by mutual
+        information with the target and keeps the top 1, 2, 4, ... or all of them,
+        whichever one member predicts best (R²) in 3-fold in-context cross-validation
+        on up to 2,048 training rows; tables under 100 rows keep every column. "auto"
+        is "mutual_info" for regression: the network does not learn to ignore columns
+        without signal (pumadyn32nh, docs/architecture.md). ``predict`` still takes
+        every column.
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
         its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
@@ -517,6 +603,8 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         Column names seen in ``fit``, when ``X`` had string column names.
     target_ranks_ : QuantileTransformer
         Maps targets to ranks in [0, 1] and back.
+    selected_features_ : ndarray of int
+        Indices of the columns of ``X`` the network reads (see ``feature_selection``).
     model_ : TorchNetwork or OnnxNetwork
         The pretrained network behind ``backend``; ``model_.config`` is its architecture.
 
@@ -548,6 +636,9 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         -------
         self : TabICLRegressor
         """
+        return self._fit(X, y)
+
+    def _fit(self, X, y, network=None):
         frame, y = self._check_fit_input(X, y)
         try:
             y = y.astype(np.float64)
@@ -561,8 +652,12 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         ranks = self.target_ranks_.transform(y.reshape(-1, 1)).ravel()
         # Each context reads its rows' targets as ranks among themselves (see _encode_contexts).
         # Subsamples keep the proportions of ten bands of target ranks.
-        self._fit_context(frame, y, None, strata=np.minimum(ranks * 10, 9).astype(int))
+        strata = np.minimum(ranks * 10, 9).astype(int)
+        self._fit_context(frame, y, None, strata=strata, network=network)
         return self
+
+    def _held_out_score(self, member: TabICLRegressor, X, y: np.ndarray) -> float:
+        return r2_score(y, member.predict(X))
 
     def predict_distribution(self, X) -> np.ndarray:
         """Probabilities of the target-rank bins, averaged over the ensemble.

@@ -75,8 +75,11 @@ def load_generator(directory: str | Path) -> Generator:
             )
     config = GeneratorConfig(**json.loads((directory / CONFIG).read_text()))
     index = TokenIndex.load(directory / TOKENS)
-    if len(index) != config.n_tokens:
-        raise ValueError(f"{directory}: {TOKENS} has {len(index)} tokens, config {config.n_tokens}")
+    if len(index) + config.extra_tokens != config.n_tokens:
+        raise ValueError(
+            f"{directory}: {TOKENS} has {len(index)} tokens (+{config.extra_tokens} for "
+            f"{config.objective}), config {config.n_tokens}"
+        )
     model = DemonstrationTransformer(config)
     missing, unexpected = model.load_state_dict(
         safetensors.torch.load_file(directory / WEIGHTS), strict=False

@@ -15,7 +15,7 @@ from molecules.checkpoint import MOTIFS, TOKENS, bundled_generator, load_generat
 from molecules.chem import canonical_smiles
 from molecules.context import TokenIndex, make_context, normalise_scores
 from molecules.motifs import MotifVocabulary
-from molecules.sampling import sample_sequences
+from molecules.sampling import denoise_sequences, sample_sequences
 from molecules.surrogate import DemonstrationSurrogate
 from molecules.tokenizer import MotifTokenizer
 
@@ -94,10 +94,11 @@ class DemonstrationGenerator:
             self.index_ = TokenIndex.load(directory / TOKENS)
             self.tokenizer_ = MotifTokenizer(MotifVocabulary.load(directory / MOTIFS))
         elif self.backend == "torch":
-            from molecules.model import TorchDecoder  # torch only for this backend
+            from molecules.model import TorchDecoder, TorchDenoiser  # torch only here
 
             generator = load_generator(directory)
-            self.decoder_ = TorchDecoder(generator.model)
+            diffusion = generator.model.config.objective == "masked_diffusion"
+            self.decoder_ = (TorchDenoiser if diffusion else TorchDecoder)(generator.model)
             self.index_, self.tokenizer_ = generator.index, generator.tokenizer
         else:
             raise ValueError(f"backend={self.backend!r}: use 'torch' or 'onnx'")
@@ -152,6 +153,7 @@ class DemonstrationGenerator:
         target = normalised.max() if self.target_score is None else self.target_score
         weights = softmax(2 * normalised)  # which demonstrations samples start from
         readings = self._readings(rootings)
+        sizes = [len(molecule_rootings[0]) for molecule_rootings in rootings]
         known = set(smiles)
         wanted = n_samples * self.candidates_per_sample
         found: dict[str, int] = {}  # new molecule -> round
@@ -161,10 +163,8 @@ class DemonstrationGenerator:
         bar = tqdm(total=wanted, desc="candidates", disable=show)
         for round_ in range(self.max_rounds):
             batch = max(16, int(1.2 * (wanted - len(found))))
-            prefixes = self._prefixes(readings, weights, batch, rng)
-            sequences = sample_sequences(
-                self.decoder_, self.index_, context, target, batch, rng, self.temperature, prefixes
-            )
+            prefixes, lengths = self._prefixes(readings, sizes, weights, batch, rng)
+            sequences = self._sample(context, target, rng, prefixes, lengths)
             sampled += batch
             for sequence in sequences:
                 molecule = self._decode(sequence)
@@ -200,6 +200,23 @@ class DemonstrationGenerator:
         }
         return out
 
+    def _sample(
+        self,
+        context: dict,
+        target: float,
+        rng: np.random.Generator,
+        prefixes: list[list[int]],
+        lengths: list[int],
+    ) -> list[list[int] | None]:
+        network, index, temperature = self.decoder_, self.index_, self.temperature
+        if network.config.objective == "masked_diffusion":
+            return denoise_sequences(
+                network, index, context, target, lengths, rng, temperature, prefixes
+            )
+        return sample_sequences(
+            network, index, context, target, len(prefixes), rng, temperature, prefixes
+        )
+
     def _check_params(self) -> None:
         if not 0 <= self.prefix_share <= 1:
             raise ValueError(f"prefix_share={self.prefix_share!r} must be in [0, 1]")
@@ -223,27 +240,31 @@ class DemonstrationGenerator:
     def _prefixes(
         self,
         readings: list[list[list[int] | None]],
+        sizes: list[int],
         weights: np.ndarray,
         n_samples: int,
         rng: np.random.Generator,
-    ) -> list[list[int]]:
-        """Per sample, the first tokens of a reading of a demonstration, or none.
+    ) -> tuple[list[list[int]], list[int]]:
+        """Per sample, the first tokens of a reading of a demonstration, or none, and a length.
 
         The demonstration is drawn by ``weights``, then one of its readings, cut after a
         random number of tokens: a prefix is a connected part of the demonstration and
         the network fills in the rest. Where the reading is None the sample starts from
         scratch; drawing only among the usable readings measured worse, as their
-        prefixes then repeat more often.
+        prefixes then repeat more often. The length, the demonstration's number of
+        tokens (``sizes``), is what a masked-diffusion network fills in.
         """
-        prefixes = []
+        prefixes, lengths = [], []
+        longest = self.decoder_.config.max_motifs - 1
         for _ in range(n_samples):
             demo, pick, cut_at = rng.choice(len(readings), p=weights), rng.random(), rng.random()
             ids = readings[demo][int(pick * len(readings[demo]))]
+            lengths.append(min(longest, sizes[demo]))
             if rng.random() >= self.prefix_share or ids is None:
                 prefixes.append([])
                 continue
             prefixes.append(ids[: 1 + int(cut_at * (len(ids) - 1))])
-        return prefixes
+        return prefixes, lengths
 
     def _decode(self, sequence: list[int] | None) -> str | None:
         if sequence is None:

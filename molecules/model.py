@@ -5,6 +5,9 @@ A context is a sequence of molecules, each ``<bos>`` followed by its motif token
 normalised over the context, and its position inside the molecule, so the model learns
 p(molecule | score, earlier molecules and their scores); generating with a high score
 after the demonstrations asks for a molecule like their best and unlike their worst.
+With ``objective="masked_diffusion"`` the same network instead denoises molecules
+whose tokens were masked, reading the clean molecules of the context and the whole of
+its own (:meth:`DemonstrationTransformer.denoise`).
 
 Shapes: ``B`` contexts (or samples), ``T`` tokens, ``D`` model width, ``V`` tokens in
 the vocabulary, ``L`` layers.
@@ -20,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from molecules.config import GeneratorConfig
-from molecules.sampling import NextLogits
+from molecules.context import IGNORE, PAD, SPECIAL
+from molecules.sampling import DenoiseLogits, NextLogits
 from tabicl.blocks import Block
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer, keys and values (B, H, S, D/H)
@@ -108,6 +112,62 @@ class DemonstrationTransformer(nn.Module):
             x = block.read(x, layer_keys[:, :, :end], layer_values[:, :, :end], shared=shared)
         return (self.norm(x) @ self.token_embedding.weight.T)[:, -1]
 
+    def denoise(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        scores: torch.Tensor,
+        molecule: torch.Tensor,
+        clean: torch.Tensor,
+    ) -> torch.Tensor:
+        """Logits (B, T, V) of every token of contexts in which some molecules are noised.
+
+        ``molecule`` (B, T) numbers each token's molecule (-1 for padding) and ``clean``
+        (B, T) marks the tokens of molecules left intact. A token reads the clean tokens
+        and those of its own molecule: each noised molecule is denoised from the clean
+        demonstrations alone, as at generation (:meth:`denoise_after`).
+        """
+        readable = clean[:, None, :] | (molecule[:, :, None] == molecule[:, None, :])
+        bias = torch.zeros_like(readable, dtype=self.token_embedding.weight.dtype)
+        bias = bias.masked_fill(~readable, float("-inf"))[:, None]  # (B, 1, T, T)
+        x = self.embed(tokens, positions, scores)
+        for block in self.blocks:
+            keys, values = block.attn.keys_values(block.norm_attn(x))
+            x = block.read(x, keys, values, bias=bias)
+        return self.norm(x) @ self.token_embedding.weight.T
+
+    def encode_demonstrations(
+        self, tokens: torch.Tensor, positions: torch.Tensor, scores: torch.Tensor
+    ) -> KVCache:
+        """Per layer the keys and values (B, H, S, D/H) of clean molecules reading each other."""
+        x = self.embed(tokens, positions, scores)
+        cache: KVCache = []
+        for block in self.blocks:
+            keys, values = block.attn.keys_values(block.norm_attn(x))
+            cache.append((keys, values))
+            x = block.read(x, keys, values)
+        return cache
+
+    def denoise_after(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        scores: torch.Tensor,
+        context: KVCache,
+    ) -> torch.Tensor:
+        """Logits (N, L, V) of N noised molecules (N, L) after one shared context.
+
+        ``context`` is :meth:`encode_demonstrations` of the demonstrations (batch 1);
+        every molecule reads it and the whole of itself.
+        """
+        x = self.embed(tokens, positions, scores)  # (N, L, D)
+        for block, (context_keys, context_values) in zip(self.blocks, context, strict=True):
+            keys, values = block.attn.keys_values(block.norm_attn(x))
+            keys = torch.cat([context_keys.expand(len(x), -1, -1, -1), keys], dim=2)
+            values = torch.cat([context_values.expand(len(x), -1, -1, -1), values], dim=2)
+            x = block.read(x, keys, values)
+        return self.norm(x) @ self.token_embedding.weight.T
+
 
 class TorchDecoder:
     """A :class:`DemonstrationTransformer` that keeps its keys and values between steps.
@@ -147,6 +207,33 @@ class TorchDecoder:
         return next_logits
 
 
+class TorchDenoiser:
+    """A masked-diffusion :class:`DemonstrationTransformer` that reads its context once.
+
+    Parameters
+    ----------
+    model : DemonstrationTransformer
+    """
+
+    def __init__(self, model: DemonstrationTransformer) -> None:
+        self.model = model
+        self.config = model.config
+
+    @torch.no_grad()
+    def start(self, context: Mapping, score: float) -> DenoiseLogits:
+        inputs = [torch.as_tensor(context[key])[None] for key in ("tokens", "positions", "scores")]
+        shared = self.model.encode_demonstrations(*inputs)  # per layer (1, H, S, D/H)
+
+        @torch.no_grad()
+        def logits(tokens: np.ndarray) -> np.ndarray:
+            token_ids = torch.as_tensor(tokens)
+            positions = torch.arange(token_ids.shape[1]).expand_as(token_ids)
+            scores = torch.full(token_ids.shape, float(score))
+            return self.model.denoise_after(token_ids, positions, scores, shared).numpy()
+
+        return logits
+
+
 def next_token_loss(
     model: DemonstrationTransformer, batch: dict[str, torch.Tensor]
 ) -> torch.Tensor:
@@ -154,3 +241,27 @@ def next_token_loss(
     is not -100 (padding and the first token after each molecule are left out)."""
     logits, _ = model(batch["tokens"], batch["positions"], batch["scores"])
     return F.cross_entropy(logits.flatten(0, 1), batch["target"].flatten(), ignore_index=-100)
+
+
+def masked_token_loss(
+    model: DemonstrationTransformer, batch: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """Masked-diffusion loss of contexts whose molecules carry a mask rate.
+
+    ``batch["mask_rate"]`` (B, T) is, on every token of a molecule to noise, that
+    molecule's rate ``t`` (0 on the others), and a token after its molecule's ``<bos>`` is
+    masked where ``batch["uniform"]`` (B, T) falls below it. The loss is the
+    cross-entropy of the masked tokens weighted by ``1 / t``, per token of the noised
+    molecules: the masked-diffusion bound on their negative log-likelihood (MDLM).
+    """
+    tokens, positions, rate = batch["tokens"], batch["positions"], batch["mask_rate"]
+    real = tokens != SPECIAL.index(PAD)
+    molecule = torch.where(real, torch.cumsum(real & (positions == 0), dim=1) - 1, -1)
+    noised = real & (rate > 0)
+    masked = noised & (positions > 0) & (batch["uniform"] < rate)
+    noisy = torch.where(masked, model.config.n_tokens - 1, tokens)  # the mask token
+    logits = model.denoise(noisy, positions, batch["scores"], molecule, real & ~noised)
+    target = torch.where(masked, tokens, IGNORE).flatten()
+    loss = F.cross_entropy(logits.flatten(0, 1), target, ignore_index=IGNORE, reduction="none")
+    weight = torch.where(masked, 1 / rate.clamp(min=1e-6), 0.0).flatten()
+    return (loss * weight).sum() / (noised & (positions > 0)).sum().clamp(min=1)

@@ -83,6 +83,11 @@ def export_onnx(directory: str | Path) -> Path:
     directory = Path(directory)
     model = load_generator(directory).model.cpu().eval()
     config = model.config
+    if config.objective != "autoregressive":
+        raise ValueError(
+            f"{directory} holds a {config.objective} generator; ONNX export covers the "
+            "autoregressive one: run this one with backend='torch'"
+        )
     names = layer_names(config.n_layers)
     Dim = torch.export.Dim
     samples, length = Dim("samples"), Dim("length")

@@ -27,6 +27,9 @@ from molecules.context import BOS, SPECIAL, TokenIndex
 NextLogits = Callable[[np.ndarray, int], np.ndarray]
 """``(tokens, position) -> logits``: every sample's newest token (N,), at ``position`` in its
 molecule, goes in; the logits (N, V) of the token after it come out."""
+DenoiseLogits = Callable[[np.ndarray], np.ndarray]
+"""``tokens -> logits``: N partly masked molecules (N, L), ``<bos>`` first, go in; the
+logits (N, L, V) of every position come out."""
 
 
 class Decoder(Protocol):
@@ -40,6 +43,16 @@ class Decoder(Protocol):
         ``context`` holds (S,) arrays ``tokens``, ``positions`` and ``scores``
         (:func:`molecules.context.make_context`).
         """
+        ...
+
+
+class Denoiser(Protocol):
+    """A masked-diffusion generator network, as :func:`denoise_sequences` calls it."""
+
+    config: GeneratorConfig
+
+    def start(self, context: Mapping, score: float) -> DenoiseLogits:
+        """Read ``context`` once; return the denoising step of samples with ``score``."""
         ...
 
 
@@ -145,3 +158,71 @@ def draw(
     uniform = rng.random(len(logits)) * cdf[:, -1]
     chosen = (cdf <= uniform[:, None]).sum(axis=1)  # the first token whose cdf exceeds it
     return np.where(cdf[:, -1] > 0, chosen, -1)
+
+
+def denoise_sequences(
+    denoiser: Denoiser,
+    index: TokenIndex,
+    context: Mapping,
+    score: float,
+    lengths: Sequence[int],
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    prefixes: Sequence[Sequence[int]] | None = None,
+) -> list[list[int]]:
+    """Token ids of molecules of the given lengths unmasked by a masked-diffusion network.
+
+    Each sample starts as ``<bos>``, its prefix, then masks up to ``lengths[i]`` tokens.
+    At every step each masked position draws a token (a root token first, then
+    tokens with a parent bond; special tokens never) and the sample keeps the draw
+    it is surest of (MaskGIT's order), until nothing is masked: as many network passes
+    as masked tokens. Unlike :func:`sample_sequences`, nothing makes the attachments
+    of the tokens agree, so a sequence may not decode.
+
+    Parameters
+    ----------
+    denoiser : molecules.model.TorchDenoiser
+    index : TokenIndex
+    context : mapping
+        (S,) arrays from :func:`molecules.context.make_context`.
+    score : float
+        Normalised score the samples are conditioned on.
+    lengths : sequence of int
+        Motif tokens per sample.
+    rng : numpy.random.Generator
+    temperature : float, default=1.0
+    prefixes : sequence of (sequence of int), optional
+        Per sample, tokens it starts with, at most its length.
+
+    Returns
+    -------
+    list of (list of int)
+    """
+    logits_of = denoiser.start(context, score)
+    mask = denoiser.config.n_tokens - 1
+    root = index.parent_kind == 0
+    allowed_at = [np.append(root, False), np.append(index.parent_kind > 0, False)]  # (V,)
+    prefixes = prefixes or [[] for _ in lengths]
+    sequences: list[list[int]] = [[] for _ in lengths]
+    for length in sorted(set(lengths)):
+        members = [i for i, n in enumerate(lengths) if n == length]
+        canvas = np.full((len(members), length + 1), mask)  # (n, L + 1)
+        canvas[:, 0] = SPECIAL.index(BOS)
+        for row, i in enumerate(members):
+            canvas[row, 1 : 1 + len(prefixes[i])] = prefixes[i][:length]
+        allowed = np.stack([allowed_at[0], *[allowed_at[1]] * (length - 1)])  # (L, V)
+        while (canvas == mask).any():
+            logits = logits_of(canvas)[:, 1:]  # (n, L, V)
+            open_ = canvas[:, 1:] == mask  # (n, L)
+            flat = logits.reshape(-1, logits.shape[-1])
+            rule = np.broadcast_to(allowed, logits.shape).reshape(flat.shape)
+            drawn = draw(flat, rule, temperature, rng).reshape(open_.shape)  # (n, L)
+            scaled = np.where(rule, flat / temperature, -np.inf)
+            log_p = scaled - np.logaddexp.reduce(scaled, axis=1, keepdims=True)
+            sure = np.take_along_axis(log_p, drawn.reshape(-1, 1), axis=1).reshape(open_.shape)
+            rows = np.flatnonzero(open_.any(axis=1))
+            best = np.where(open_, sure, -np.inf)[rows].argmax(axis=1)  # one position each
+            canvas[rows, 1 + best] = drawn[rows, best]
+        for row, i in enumerate(members):
+            sequences[i] = canvas[row, 1:].tolist()
+    return sequences

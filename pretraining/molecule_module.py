@@ -2,7 +2,9 @@
 
 ``python -m pretraining fit --config pretraining/configs/molecules-tiny.yaml``: each
 batch holds contexts drawn on the fly from :mod:`pretraining.molecule_tasks`, and the
-network learns every molecule of a context given its score and the molecules before it.
+network learns every molecule of a context given its score and the molecules before it
+(or, with ``config.objective: masked_diffusion``, denoises some molecules of each
+context given the others).
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ from molecules.checkpoint import load_generator
 from molecules.chem import read_smiles
 from molecules.config import GeneratorConfig
 from molecules.context import IGNORE, TokenIndex, make_context, normalise_scores
-from molecules.model import DemonstrationTransformer, next_token_loss
+from molecules.model import DemonstrationTransformer, masked_token_loss, next_token_loss
 from molecules.motifs import MotifVocabulary
 from molecules.tokenizer import MotifTokenizer, bundled_tokens, bundled_vocabulary
 from pretraining.base import PretrainingModule
 from pretraining.molecule_tasks import MoleculeCorpus, build_corpus, sample_task
 
+# Molecules of a context that masked diffusion noises: the others are its demonstrations.
+NOISED_SHARE = 0.25
+
 
 class MoleculeGeneratorModule(PretrainingModule):
-    """Next-token loss around the generator; optimiser and schedule as the base.
+    """Next-token or masked-diffusion loss around the generator (``config.objective``);
+    optimiser and schedule as the base.
 
     Parameters
     ----------
@@ -63,7 +69,9 @@ class MoleculeGeneratorModule(PretrainingModule):
         self.save_hyperparameters()
         self.index = TokenIndex.load(bundled_tokens())
         self.vocabulary = MotifVocabulary.load(bundled_vocabulary())
-        self.model = DemonstrationTransformer(replace(config, n_tokens=len(self.index)))
+        n_tokens = len(self.index) + config.extra_tokens
+        self.model = DemonstrationTransformer(replace(config, n_tokens=n_tokens))
+        self.loss = masked_token_loss if config.objective == "masked_diffusion" else next_token_loss
         if init_from is not None:
             start = load_generator(init_from)
             if start.model.config != self.model.config or start.index.tokens != self.index.tokens:
@@ -75,7 +83,7 @@ class MoleculeGeneratorModule(PretrainingModule):
             self.model.load_state_dict(start.model.state_dict())
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = next_token_loss(self.model, batch)
+        loss = self.loss(self.model, batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["tokens"].shape[0])
         return loss
 
@@ -95,22 +103,49 @@ def make_molecule_batch(
     max_context: int,
     tokens_per_batch: int,
 ) -> dict[str, torch.Tensor]:
-    """Batch ``index`` of the stream: contexts of one task each, scores z-normalised."""
+    """Batch ``index`` of the stream: contexts of one task each, scores z-normalised.
+
+    Each context also carries the draws of masked diffusion (:func:`draw_noise`), from a
+    generator of their own: the tasks are the same for either objective.
+    """
     rng = np.random.default_rng([seed, index])
+    noise_rng = np.random.default_rng([seed, index, 1])
     contexts, n_tokens = [], 0
     while n_tokens < tokens_per_batch:
         n_molecules = int(rng.integers(min_context, max_context + 1))
         pool, scores, _ = sample_task(rng, corpus, n_molecules)
         context = make_context([corpus.ids(i) for i in pool], normalise_scores(scores))
-        contexts.append(context)
+        contexts.append({**context, **draw_noise(context["positions"], noise_rng)})
         n_tokens += len(context["tokens"])
     return collate(contexts)
 
 
+def draw_noise(
+    positions: np.ndarray, rng: np.random.Generator, share: float = NOISED_SHARE
+) -> dict[str, np.ndarray]:
+    """Which molecules of a context masked diffusion noises, and how much.
+
+    About ``share`` of the molecules (at least one) get a mask rate ``t`` drawn from
+    U(0.1, 1) on all their tokens (0 elsewhere: ``mask_rate``); a token is masked where
+    its ``uniform`` draw falls below its rate (:func:`molecules.model.masked_token_loss`).
+    """
+    molecule = np.cumsum(positions == 0) - 1  # (T,)
+    n_molecules = molecule[-1] + 1
+    noised = rng.random(n_molecules) < share
+    noised[rng.integers(n_molecules)] = True
+    rate = np.where(noised, rng.uniform(0.1, 1.0, n_molecules), 0.0)
+    return {
+        "mask_rate": rate[molecule].astype(np.float32),
+        "uniform": rng.random(len(positions)).astype(np.float32),
+    }
+
+
 def collate(contexts: Sequence[dict]) -> dict[str, torch.Tensor]:
-    """Right-pad contexts to the longest; causal attention keeps padding out of sight."""
+    """Right-pad contexts to the longest; causal attention keeps padding out of sight, and
+    so does masked diffusion (padding is ``<pad>``, in no molecule)."""
     batch = {}
-    for key, fill in (("tokens", 0), ("positions", 0), ("scores", 0.0), ("target", IGNORE)):
+    fills = {"tokens": 0, "positions": 0, "scores": 0.0, "target": IGNORE}
+    for key, fill in {**fills, "mask_rate": 0.0, "uniform": 1.0}.items():
         batch[key] = torch.nn.utils.rnn.pad_sequence(
             [torch.as_tensor(c[key]) for c in contexts], batch_first=True, padding_value=fill
         )

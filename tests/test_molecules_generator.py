@@ -139,7 +139,8 @@ def test_tasks_score_every_kind():
     assert seen == set(KINDS)
 
 
-def test_pretraining_cli_export_and_generate(tmp_path):
+@pytest.mark.parametrize("objective", ["autoregressive", "masked_diffusion"])
+def test_pretraining_cli_export_and_generate(tmp_path, objective):
     from pretraining.__main__ import cli_main
 
     corpus = tmp_path / "corpus.smi"
@@ -156,6 +157,7 @@ def test_pretraining_cli_export_and_generate(tmp_path):
             "--data.init_args.corpus", str(corpus),
             "--data.init_args.n_molecules", "24",
             "--data.init_args.cache", str(run / "corpus.npz"),
+            "--model.init_args.config.objective", objective,
         ]
     )  # fmt: skip
     checkpoint = next(run.rglob("last.ckpt"))
@@ -175,3 +177,48 @@ def test_pretraining_cli_export_and_generate(tmp_path):
 def test_bundled_generator_generates():
     out = DemonstrationGenerator().generate(DEMOS, 10, random_state=0)
     assert len(out) == 10 and out.attrs["validity"] >= 0.95
+
+
+def test_masked_diffusion_denoises_at_generation_as_in_training(tmp_path):
+    import torch
+
+    from molecules.model import masked_token_loss
+    from pretraining.molecule_module import collate, draw_noise
+
+    model = save_untrained_generator(
+        tmp_path, n_layers=2, d_model=32, n_heads=2, objective="masked_diffusion"
+    ).model
+    demos, noised = [[5, 7], [9, 11, 13]], [4, 8, 10]
+    mask = model.config.n_tokens - 1
+    both = make_context([demos[0], noised, demos[1]], [0.5, 1.0, -1.0])
+    molecule = torch.tensor([[0] * 3 + [1] * 4 + [2] * 4])
+    clean = molecule != 1
+    tokens = torch.as_tensor(both["tokens"])[None].clone()
+    tokens[0, 4:6] = mask  # the noised molecule keeps its <bos> and last token
+    inputs = [torch.as_tensor(both[k])[None] for k in ("positions", "scores")]
+    with torch.no_grad():
+        trained = model.denoise(tokens, *inputs, molecule, clean)[0, 3:7]
+        context = make_context(demos, [0.5, -1.0])
+        shared = model.encode_demonstrations(
+            *[torch.as_tensor(context[k])[None] for k in ("tokens", "positions", "scores")]
+        )
+        canvas = tokens[:, 3:7]
+        generated = model.denoise_after(
+            canvas, torch.arange(4)[None], torch.full((1, 4), 1.0), shared
+        )[0]
+    torch.testing.assert_close(trained, generated, atol=1e-5, rtol=1e-5)
+    # The loss reads the mask rates that the data module draws; padding stays out of it.
+    rng = np.random.default_rng(0)
+    contexts = [make_context(demos, [0.0, 1.0]), both]
+    batch = collate([{**c, **draw_noise(c["positions"], rng)} for c in contexts])
+    assert torch.isfinite(masked_token_loss(model, batch))
+
+
+def test_masked_diffusion_generator_fills_demonstration_lengths(tmp_path):
+    save_untrained_generator(
+        tmp_path, n_layers=1, d_model=32, n_heads=2, objective="masked_diffusion"
+    )
+    generator = DemonstrationGenerator(str(tmp_path), candidates_per_sample=1, max_rounds=3)
+    out = generator.generate(DEMOS, n_samples=4, random_state=0)
+    assert out.attrs["sampled"] > 0 and 0 <= out.attrs["validity"] <= 1
+    assert all(Chem.MolFromSmiles(s) is not None for s in out["smiles"])

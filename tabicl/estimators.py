@@ -419,10 +419,11 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         Which columns the network reads. "mutual_info" ranks the columns by mutual
         information with the target and keeps the top 1, 2, 4, ... or all of them,
         whichever one member predicts best (log-loss) in 3-fold in-context
-        cross-validation on up to 2,048 training rows; tables under 100 rows keep
-        every column. "auto" is "none" for classification: on CC18 that choice lost
-        more ROC-AUC than it gained (docs/architecture.md). ``predict`` still takes
-        every column.
+        cross-validation on up to 2,048 training rows, when it beats all columns by
+        more than one standard error; tables under 100 rows keep every column.
+        "auto" is "none" for classification: on CC18 that choice (without the
+        margin) lost more ROC-AUC than it gained (docs/architecture.md). ``predict``
+        still takes every column.
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
         its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
@@ -576,7 +577,8 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         Which columns the network reads. "mutual_info" ranks the columns by mutual
         information with the target and keeps the top 1, 2, 4, ... or all of them,
         whichever one member predicts best (R²) in 3-fold in-context cross-validation
-        on up to 2,048 training rows; tables under 100 rows keep every column. "auto"
+        on up to 2,048 training rows, when it beats all columns by more than one
+        standard error; tables under 100 rows keep every column. "auto"
         is "mutual_info" for regression: the network does not learn to ignore columns
         without signal (pumadyn32nh, docs/architecture.md). ``predict`` still takes
         every column.

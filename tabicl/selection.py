@@ -5,7 +5,8 @@ CTR23's pumadyn32nh, whose target depends on 2 of its 32 columns, R² falls from
 with the 2 columns to 0.37 with all 32 (docs/pretraining.md). :func:`select_columns`
 ranks the columns by mutual information with the target (scikit-learn's estimator) and
 keeps the top ``k``, choosing ``k`` among powers of two by in-context cross-validation
-on the training rows; the whole table is kept unless a smaller one validates better.
+on the training rows; the whole table is kept unless a smaller one validates better by
+more than one standard error.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def select_columns(
     score: Callable[[np.ndarray, np.ndarray, np.ndarray], float],
     random_state: int,
 ) -> np.ndarray:
-    """Sorted indices of the columns to keep; all of them unless fewer validate better.
+    """Sorted indices of the columns to keep; all of them unless fewer validate better by
+    more than one standard error of the paired fold differences.
 
     Parameters
     ----------
@@ -86,10 +88,14 @@ def select_columns(
         N_FOLDS, shuffle=True, random_state=random_state
     )
     splits = [(rows[a], rows[b]) for a, b in folds.split(rows, y[rows])]
-    best, best_score = everything, -np.inf
-    for k in reversed(candidate_sizes(n_features)):  # all columns first: ties keep them
+    scores = {}  # k -> validation score per fold
+    for k in candidate_sizes(n_features):
         columns = np.sort(order[:k])
-        validated = np.mean([score(train, test, columns) for train, test in splits])
-        if validated > best_score:
-            best, best_score = columns, validated
-    return best
+        scores[k] = np.array([score(train, test, columns) for train, test in splits])
+    best = max(scores, key=lambda k: (scores[k].mean(), k))  # ties keep more columns
+    gain = scores[best] - scores[n_features]
+    # Fewer columns only when they beat all of them by more than one standard error of
+    # the paired fold differences: on small tables the folds' scores are noisy.
+    if gain.mean() <= gain.std(ddof=1) / np.sqrt(len(gain)):
+        return everything
+    return np.sort(order[:best])

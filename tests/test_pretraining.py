@@ -317,3 +317,19 @@ def test_init_from_turns_a_switch_on_where_the_network_was(tmp_path, switch):
         torch.testing.assert_close(grown.model.eval()(x, y), start(x, y))
     with pytest.raises(ValueError, match="make the config match"):
         TabularICLModule(replace(config, d_model=32), init_from=str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "config", sorted(p.name for p in (ROOT / "pretraining/configs").glob("*.yaml"))
+)
+def test_every_config_parses(config, capsys):
+    """Configs that need a GPU or a cluster are never run here: at least they parse."""
+    arguments = ["fit", "--config", str(ROOT / "pretraining/configs" / config), "--print_config"]
+    overlays = {"gpu-regressor.yaml": "gpu.yaml", "cpu-regressor.yaml": "cpu.yaml"}
+    overlays["multi-gpu.yaml"] = "gpu.yaml"
+    if config in overlays:
+        arguments[1:1] = ["--config", str(ROOT / "pretraining/configs" / overlays[config])]
+    with pytest.raises(SystemExit) as stopped:
+        cli_main(arguments)
+    assert stopped.value.code in (0, None)
+    assert "class_path" in capsys.readouterr().out

@@ -169,8 +169,8 @@ class DemonstrationTransformer(nn.Module):
         return self.norm(x) @ self.token_embedding.weight.T
 
 
-class TorchDecoder:
-    """A :class:`DemonstrationTransformer` that keeps its keys and values between steps.
+class _TorchNetwork:
+    """A :class:`DemonstrationTransformer` behind a sampling loop's interface.
 
     Parameters
     ----------
@@ -181,10 +181,18 @@ class TorchDecoder:
         self.model = model
         self.config = model.config
 
+    @staticmethod
+    def _inputs(context: Mapping) -> list[torch.Tensor]:
+        """The context's (1, S) tokens, positions and scores."""
+        return [torch.as_tensor(context[key])[None] for key in ("tokens", "positions", "scores")]
+
+
+class TorchDecoder(_TorchNetwork):
+    """An autoregressive network that keeps its keys and values between steps."""
+
     @torch.no_grad()
     def start(self, context: Mapping, score: float, n_samples: int) -> NextLogits:
-        inputs = [torch.as_tensor(context[key])[None] for key in ("tokens", "positions", "scores")]
-        _, shared = self.model(*inputs)  # per layer (1, H, S, D/H), read by every sample
+        _, shared = self.model(*self._inputs(context))  # per layer (1, H, S, D/H), shared
         # One buffer per layer for the tokens every sample generates.
         keys, values = [], []
         for layer_keys, layer_values in shared:
@@ -207,22 +215,12 @@ class TorchDecoder:
         return next_logits
 
 
-class TorchDenoiser:
-    """A masked-diffusion :class:`DemonstrationTransformer` that reads its context once.
-
-    Parameters
-    ----------
-    model : DemonstrationTransformer
-    """
-
-    def __init__(self, model: DemonstrationTransformer) -> None:
-        self.model = model
-        self.config = model.config
+class TorchDenoiser(_TorchNetwork):
+    """A masked-diffusion network that reads its context once."""
 
     @torch.no_grad()
     def start(self, context: Mapping, score: float) -> DenoiseLogits:
-        inputs = [torch.as_tensor(context[key])[None] for key in ("tokens", "positions", "scores")]
-        shared = self.model.encode_demonstrations(*inputs)  # per layer (1, H, S, D/H)
+        shared = self.model.encode_demonstrations(*self._inputs(context))  # (1, H, S, D/H)
 
         @torch.no_grad()
         def logits(tokens: np.ndarray) -> np.ndarray:

@@ -212,17 +212,19 @@ def denoise_sequences(
             canvas[row, 1 : 1 + len(prefixes[i])] = prefixes[i][:length]
         allowed = np.stack([allowed_at[0], *[allowed_at[1]] * (length - 1)])  # (L, V)
         while (canvas == mask).any():
-            logits = logits_of(canvas)[:, 1:]  # (n, L, V)
-            open_ = canvas[:, 1:] == mask  # (n, L)
-            flat = logits.reshape(-1, logits.shape[-1])
-            rule = np.broadcast_to(allowed, logits.shape).reshape(flat.shape)
-            drawn = draw(flat, rule, temperature, rng).reshape(open_.shape)  # (n, L)
-            scaled = np.where(rule, flat / temperature, -np.inf)
+            rows, slots = np.nonzero(canvas[:, 1:] == mask)  # the m masked positions
+            logits = logits_of(canvas)[rows, 1 + slots]  # (m, V)
+            rule = allowed[slots]
+            scaled = np.where(rule, logits / temperature, -np.inf)
             log_p = scaled - np.logaddexp.reduce(scaled, axis=1, keepdims=True)
-            sure = np.take_along_axis(log_p, drawn.reshape(-1, 1), axis=1).reshape(open_.shape)
-            rows = np.flatnonzero(open_.any(axis=1))
-            best = np.where(open_, sure, -np.inf)[rows].argmax(axis=1)  # one position each
-            canvas[rows, 1 + best] = drawn[rows, best]
+            drawn = draw(log_p, rule, 1.0, rng)  # the same distribution, normalised once
+            sure = np.full(canvas[:, 1:].shape, -np.inf)  # (n, L)
+            sure[rows, slots] = log_p[np.arange(len(rows)), drawn]
+            waiting = np.unique(rows)
+            best = sure[waiting].argmax(axis=1)  # one position each
+            tokens = np.zeros_like(canvas[:, 1:])
+            tokens[rows, slots] = drawn
+            canvas[waiting, 1 + best] = tokens[waiting, best]
         for row, i in enumerate(members):
             sequences[i] = canvas[row, 1:].tolist()
     return sequences

@@ -203,11 +203,15 @@ class TabICLEstimator(BaseEstimator):
                 [stratified_subsample(strata, max_rows, rng.integers(2**31))] for _ in self.members_
             ]
         else:
-            self.neighbourhoods_ = Neighbourhoods(
-                max_rows, max(max_rows, WHOLE_CONTEXT_ROWS), rng.integers(2**31)
-            )
-            self.neighbourhoods_.fit(context["quantile"])
-            member_rows = [self.neighbourhoods_.rows_] * len(self.members_)
+            # Each member clusters with its own seed: a query near a boundary of one
+            # clustering sits inside a cluster of another, and the average smooths it.
+            self.neighbourhoods_ = [
+                Neighbourhoods(
+                    max_rows, max(max_rows, WHOLE_CONTEXT_ROWS), rng.integers(2**31)
+                ).fit(context["quantile"])
+                for _ in self.members_
+            ]
+            member_rows = [neighbourhoods.rows_ for neighbourhoods in self.neighbourhoods_]
         self.contexts_ = [
             [
                 self._encode_contexts(member, context[member.normalizer][rows], y[rows])
@@ -344,12 +348,12 @@ class TabICLEstimator(BaseEstimator):
         """Per member, per label task: (digit of each class or None, probabilities)."""
         X_query = self.encoder_.transform(frame)
         queries = {kind: n.transform(X_query) for kind, n in self.normalizers_.items()}
-        if self.neighbourhoods_ is None:
-            parts = np.zeros(len(frame), dtype=int)
-        else:
-            parts = self.neighbourhoods_.assign(queries["quantile"])
         outputs = []
-        for member, contexts in zip(self.members_, self.contexts_, strict=True):
+        for i, (member, contexts) in enumerate(zip(self.members_, self.contexts_, strict=True)):
+            if self.neighbourhoods_ is None:
+                parts = np.zeros(len(frame), dtype=int)
+            else:
+                parts = self.neighbourhoods_[i].assign(queries["quantile"])
             x = queries[member.normalizer][:, member.features]
             tasks = [
                 (task.class_digits, np.empty((len(frame), task.n_labels))) for task in contexts[0]

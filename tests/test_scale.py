@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_classification, make_regression
+from sklearn.metrics import adjusted_rand_score
 
 from tabicl import TabICLClassifier, TabICLRegressor
 from tabicl.checkpoint import bundled_checkpoint, load_checkpoint
@@ -83,11 +84,22 @@ def test_every_training_row_is_in_the_neighbourhood_its_queries_read():
     rng = np.random.default_rng(0)
     X = np.r_[rng.standard_normal((295, 3)), 8 + rng.standard_normal((5, 3))]  # 5 outliers
     y = np.r_[np.zeros(295, dtype=int), np.ones(5, dtype=int)]
-    clf = TabICLClassifier(n_estimators=1, max_context_rows=64, random_state=0).fit(X, y)
-    read = clf.neighbourhoods_.assign(clf.normalizers_["quantile"].transform(X))
-    for row, neighbourhood in enumerate(read):
-        assert row in clf.neighbourhoods_.rows_[neighbourhood]
+    clf = TabICLClassifier(n_estimators=2, max_context_rows=64, random_state=0).fit(X, y)
+    for neighbourhoods in clf.neighbourhoods_:
+        read = neighbourhoods.assign(clf.normalizers_["quantile"].transform(X))
+        for row, neighbourhood in enumerate(read):
+            assert row in neighbourhoods.rows_[neighbourhood]
     assert clf.predict_proba(8 + rng.standard_normal((3, 3)))[:, 1].min() > 0.5
+
+
+def test_members_cluster_the_training_rows_each_their_own_way():
+    X, y = make_classification(n_samples=600, n_features=4, random_state=0)
+    clf = TabICLClassifier(n_estimators=3, max_context_rows=100, random_state=0).fit(X, y)
+    assert len(clf.neighbourhoods_) == 3
+    first, second = (
+        n.assign(clf.normalizers_["quantile"].transform(X)) for n in clf.neighbourhoods_[:2]
+    )
+    assert adjusted_rand_score(first, second) < 1.0
 
 
 def test_oversized_clusters_are_drawn_down_to_max_rows():
@@ -158,8 +170,8 @@ def test_auto_context_rows_keep_small_tables_whole_and_split_large_ones():
     small = TabICLClassifier(n_estimators=1, random_state=0).fit(X[:2000], y[:2000])
     assert small.neighbourhoods_ is None
     large = TabICLClassifier(n_estimators=1, random_state=0).fit(X, y)
-    assert len(large.neighbourhoods_.rows_) == -(-2100 // NEIGHBOURHOOD_ROWS)
+    assert len(large.neighbourhoods_[0].rows_) == -(-2100 // NEIGHBOURHOOD_ROWS)
     small = TabICLRegressor(n_estimators=1, random_state=0).fit(X[:2000], X[:2000, 0])
     assert small.neighbourhoods_ is None
     large = TabICLRegressor(n_estimators=1, random_state=0).fit(X, X[:, 0])
-    assert len(large.neighbourhoods_.rows_) == -(-2100 // NEIGHBOURHOOD_ROWS)
+    assert len(large.neighbourhoods_[0].rows_) == -(-2100 // NEIGHBOURHOOD_ROWS)

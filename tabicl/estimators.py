@@ -409,8 +409,8 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
         into groups of about ``max_context_rows`` rows and gives each query its nearest
         cluster's rows (a cluster smaller than ``max_context_rows`` is topped up with the
-        rows nearest its centre; one above 2,048 rows keeps a random 2,048);
-        "subsample" gives each member its own stratified random subset (faster to fit).
+        rows nearest its centre; one above 2,048 rows keeps a random 2,048), each
+        member clustering with its own seed; "subsample" gives each member its own stratified random subset (faster to fit).
         "neighbors" scored better on the large CC18 and CTR23 sets.
     feature_reduction : {"auto", "pca", "subsets"}, default="auto"
         How a table wider than the network's ``max_features`` columns is read: "pca"
@@ -457,6 +457,9 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         The pretrained network behind ``backend``; ``model_.config`` is its architecture.
     members_ : list of Member
         The ensemble plan.
+    neighbourhoods_ : list of Neighbourhoods or None
+        Each member's clustering of the training rows, when there are more than
+        ``max_context_rows`` of them and ``context_selection="neighbors"``; else None.
 
     See Also
     --------
@@ -567,8 +570,8 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         With more than ``max_context_rows`` training rows: "neighbors" clusters them
         into groups of about ``max_context_rows`` rows and gives each query its nearest
         cluster's rows (a cluster smaller than ``max_context_rows`` is topped up with the
-        rows nearest its centre; one above 2,048 rows keeps a random 2,048);
-        "subsample" gives each member its own stratified random subset (faster to fit).
+        rows nearest its centre; one above 2,048 rows keeps a random 2,048), each
+        member clustering with its own seed; "subsample" gives each member its own stratified random subset (faster to fit).
         "neighbors" scored better on the large CC18 and CTR23 sets.
     feature_reduction : {"auto", "pca", "subsets"}, default="auto"
         How a table wider than the network's ``max_features`` columns is read: "pca"
@@ -613,6 +616,11 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         Indices of the columns of ``X`` the network reads (see ``feature_selection``).
     model_ : TorchNetwork or OnnxNetwork
         The pretrained network behind ``backend``; ``model_.config`` is its architecture.
+    members_ : list of Member
+        The ensemble plan.
+    neighbourhoods_ : list of Neighbourhoods or None
+        Each member's clustering of the training rows, when there are more than
+        ``max_context_rows`` of them and ``context_selection="neighbors"``; else None.
 
     See Also
     --------

@@ -1,0 +1,51 @@
+"""Default estimator on named sets above 2,048 training rows: one fold of 3, training
+rows capped at 10,000, the first 2,000 test rows; one JSON line per set. ``N_EST`` sets
+``n_estimators`` (default 4).
+
+The comparison behind per-member clusterings (docs/architecture.md) ran this script on
+commit 0bf604e (every member reads one shared clustering; from a ``git worktree`` of
+it, with ``PYTHONPATH`` pointing there) and on 350454b (each member clusters with its
+own seed), with ``N_EST=4`` and, on 350454b, ``N_EST=8``::
+
+    export OMP_NUM_THREADS=1
+    python benchmarks/checks/member_clusterings.py cc18 adult,bank-marketing,sick,\
+    churn,electricity,jm1,PhishingWebsites,first-order-theorem-proving,letter,optdigits,\
+    pendigits,satimage,spambase,wilt,wall-robot-navigation,phoneme,\
+    jungle_chess_2pcs_raw_endgame_complete,texture per_member
+    python benchmarks/checks/member_clusterings.py ctr23 cpu_activity,abalone,\
+    california_housing,cps88wages,diamonds,grid_stability,health_insurance,kin8nm,\
+    naval_propulsion_plant,physiochemical_protein,pumadyn32nh,space_ga,white_wine per_member
+
+Results: ``benchmarks/results/neighbourhoods/member_clusterings.jsonl``.
+"""
+
+import json
+import os
+import sys
+import time
+
+from sklearn.preprocessing import LabelEncoder
+
+from benchmarks.datasets import DEFAULT_DATA_DIR, model_ready, parquet_suite
+from benchmarks.openml import cap_rows, evaluate, fold_indices
+from tabicl import TabICLClassifier, TabICLRegressor
+
+suite, names, tag = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+n_estimators = int(os.environ.get("N_EST", 4))
+task = "regression" if suite == "ctr23" else "classification"
+metric, Estimator = (
+    ("r2", TabICLRegressor) if task == "regression" else ("roc_auc", TabICLClassifier)
+)
+entries = {e.name: e for e in parquet_suite(DEFAULT_DATA_DIR, suite)}
+for name in names:
+    t = entries[name].load()
+    X = model_ready(t.X)
+    y = t.y.to_numpy(float) if task == "regression" else LabelEncoder().fit_transform(t.y)
+    n_classes = 0 if task == "regression" else y.max() + 1
+    train, test = next(iter(fold_indices(task, X, y, t.splits, 3, 0)))
+    train, test = cap_rows(train, y, task, 10000, 0), test[:2000]
+    start = time.time()
+    model = Estimator(n_estimators=n_estimators, random_state=0)
+    score = evaluate(model, task, X, y, train, test, n_classes)[metric]
+    row = dict(dataset=name, suite=suite, rule=tag, n_estimators=n_estimators, score=score)
+    print(json.dumps(row | dict(seconds=round(time.time() - start, 1))), flush=True)

@@ -410,7 +410,8 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         into groups of about ``max_context_rows`` rows and gives each query its nearest
         cluster's rows (a cluster smaller than ``max_context_rows`` is topped up with the
         rows nearest its centre; one above 2,048 rows keeps a random 2,048), each
-        member clustering with its own seed; "subsample" gives each member its own stratified random subset (faster to fit).
+        member clustering with its own seed; "subsample" gives each member its own
+        stratified random subset (faster to fit).
         "neighbors" scored better on the large CC18 and CTR23 sets.
     feature_reduction : {"auto", "pca", "subsets"}, default="auto"
         How a table wider than the network's ``max_features`` columns is read: "pca"
@@ -571,7 +572,8 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         into groups of about ``max_context_rows`` rows and gives each query its nearest
         cluster's rows (a cluster smaller than ``max_context_rows`` is topped up with the
         rows nearest its centre; one above 2,048 rows keeps a random 2,048), each
-        member clustering with its own seed; "subsample" gives each member its own stratified random subset (faster to fit).
+        member clustering with its own seed; "subsample" gives each member its own
+        stratified random subset (faster to fit).
         "neighbors" scored better on the large CC18 and CTR23 sets.
     feature_reduction : {"auto", "pca", "subsets"}, default="auto"
         How a table wider than the network's ``max_features`` columns is read: "pca"

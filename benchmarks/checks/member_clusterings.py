@@ -24,28 +24,13 @@ import os
 import sys
 import time
 
-from sklearn.preprocessing import LabelEncoder
-
-from benchmarks.datasets import DEFAULT_DATA_DIR, model_ready, parquet_suite
-from benchmarks.openml import cap_rows, evaluate, fold_indices
-from tabicl import TabICLClassifier, TabICLRegressor
+from benchmarks.checks import large_set_splits
 
 suite, names, tag = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
 n_estimators = int(os.environ.get("N_EST", 4))
-task = "regression" if suite == "ctr23" else "classification"
-metric, Estimator = (
-    ("r2", TabICLRegressor) if task == "regression" else ("roc_auc", TabICLClassifier)
-)
-entries = {e.name: e for e in parquet_suite(DEFAULT_DATA_DIR, suite)}
-for name in names:
-    t = entries[name].load()
-    X = model_ready(t.X)
-    y = t.y.to_numpy(float) if task == "regression" else LabelEncoder().fit_transform(t.y)
-    n_classes = 0 if task == "regression" else y.max() + 1
-    train, test = next(iter(fold_indices(task, X, y, t.splits, 3, 0)))
-    train, test = cap_rows(train, y, task, 10000, 0), test[:2000]
+for split in large_set_splits(suite, names):
     start = time.time()
-    model = Estimator(n_estimators=n_estimators, random_state=0)
-    score = evaluate(model, task, X, y, train, test, n_classes)[metric]
-    row = dict(dataset=name, suite=suite, rule=tag, n_estimators=n_estimators, score=score)
-    print(json.dumps(row | dict(seconds=round(time.time() - start, 1))), flush=True)
+    model = split.Estimator(n_estimators=n_estimators, random_state=0)
+    row = dict(dataset=split.name, suite=suite, rule=tag, n_estimators=n_estimators)
+    row |= dict(score=split.score(model), seconds=round(time.time() - start, 1))
+    print(json.dumps(row), flush=True)

@@ -21,11 +21,8 @@ import sys
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import LabelEncoder
 
-from benchmarks.datasets import DEFAULT_DATA_DIR, model_ready, parquet_suite
-from benchmarks.openml import cap_rows, evaluate, fold_indices
-from tabicl import TabICLClassifier, TabICLRegressor
+from benchmarks.checks import large_set_splits
 from tabicl.retrieval import Neighbourhoods
 
 own_rows = Neighbourhoods.fit
@@ -42,23 +39,12 @@ def nearest_the_centre(self, X):
     return self
 
 
-suite, names = sys.argv[1], sys.argv[2].split(",")
-task = "regression" if suite == "ctr23" else "classification"
-metric, Estimator = (
-    ("r2", TabICLRegressor) if task == "regression" else ("roc_auc", TabICLClassifier)
-)
-entries = {e.name: e for e in parquet_suite(DEFAULT_DATA_DIR, suite)}
-for name in names:
-    t = entries[name].load()
-    X = model_ready(t.X)
-    y = t.y.to_numpy(float) if task == "regression" else LabelEncoder().fit_transform(t.y)
-    n_classes = 0 if task == "regression" else y.max() + 1
-    train, test = next(iter(fold_indices(task, X, y, t.splits, 3, 0)))
-    train, test = cap_rows(train, y, task, 10000, 0), test[:2000]
-    row = dict(dataset=name)
+for split in large_set_splits(sys.argv[1], sys.argv[2].split(",")):
+    row = dict(dataset=split.name)
     for rule, fit in [("nearest_the_centre", nearest_the_centre), ("own_rows", own_rows)]:
         Neighbourhoods.fit = fit
-        model = Estimator(random_state=0)
-        row[rule] = evaluate(model, task, X, y, train, test, n_classes)[metric]
-        row[f"{rule}_mean_rows"] = float(np.mean([len(r) for r in model.neighbourhoods_.rows_]))
+        model = split.Estimator(random_state=0)
+        row[rule] = split.score(model)
+        sizes = [len(rows) for clustering in model.neighbourhoods_ for rows in clustering.rows_]
+        row[f"{rule}_mean_rows"] = float(np.mean(sizes))
     print(json.dumps(row), flush=True)

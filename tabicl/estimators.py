@@ -183,15 +183,21 @@ class TabICLEstimator(BaseEstimator):
             projection = principal_components(n_components, rng.integers(2**31))
             X_context = projection.fit_transform(X_context)
             steps.append(projection)
+            categorical = np.zeros(X_context.shape[1], dtype=bool)
         self.encoder_ = steps[0] if len(steps) == 1 else make_pipeline(*steps)
         # "quantile" always exists: it is the first normaliser and the retrieval space.
         self.normalizers_ = {
             kind: make_normalizer(kind, len(X_context)).fit(X_context)
             for kind in NORMALIZERS[: min(self.n_estimators, len(NORMALIZERS))]
         }
-        context = {kind: n.transform(X_context) for kind, n in self.normalizers_.items()}
+        # A column's codes are 0 .. levels - 1 of the categories seen in training.
+        n_levels = {
+            int(j): int(np.nanmax(X_context[:, j])) + 1
+            for j in np.flatnonzero(categorical)
+            if not np.isnan(X_context[:, j]).all()
+        }
         self.members_ = plan_members(
-            self.n_estimators, X_context.shape[1], max_features, n_classes, rng
+            self.n_estimators, X_context.shape[1], max_features, n_classes, n_levels, rng
         )
         n_rows = len(X_context)
         self.neighbourhoods_ = None
@@ -205,20 +211,24 @@ class TabICLEstimator(BaseEstimator):
         else:
             # Each member clusters with its own seed: a query near a boundary of one
             # clustering sits inside a cluster of another, and the average smooths it.
+            retrieval_space = self.normalizers_["quantile"].transform(X_context)
             self.neighbourhoods_ = [
                 Neighbourhoods(
                     max_rows, max(max_rows, WHOLE_CONTEXT_ROWS), rng.integers(2**31)
-                ).fit(context["quantile"])
+                ).fit(retrieval_space)
                 for _ in self.members_
             ]
             member_rows = [neighbourhoods.rows_ for neighbourhoods in self.neighbourhoods_]
-        self.contexts_ = [
-            [
-                self._encode_contexts(member, context[member.normalizer][rows], y[rows])
-                for rows in parts
-            ]
-            for member, parts in zip(self.members_, member_rows, strict=True)
-        ]
+        self.contexts_ = []
+        for member, parts in zip(self.members_, member_rows, strict=True):
+            view = self._member_view(member, X_context)
+            self.contexts_.append(
+                [self._encode_contexts(member, view[rows], y[rows]) for rows in parts]
+            )
+
+    def _member_view(self, member: Member, X: np.ndarray) -> np.ndarray:
+        """Encoded rows ``X`` as ``member`` reads them: its level codes, its normaliser."""
+        return self.normalizers_[member.normalizer].transform(member.recode(X))
 
     def _feature_reduction(self, categorical: np.ndarray) -> str:
         # Ordinal codes of categories have no geometry for PCA to find.
@@ -347,14 +357,15 @@ class TabICLEstimator(BaseEstimator):
     ) -> list[list[tuple[np.ndarray | None, np.ndarray]]]:
         """Per member, per label task: (digit of each class or None, probabilities)."""
         X_query = self.encoder_.transform(frame)
-        queries = {kind: n.transform(X_query) for kind, n in self.normalizers_.items()}
+        if self.neighbourhoods_ is not None:
+            retrieval_space = self.normalizers_["quantile"].transform(X_query)
         outputs = []
         for i, (member, contexts) in enumerate(zip(self.members_, self.contexts_, strict=True)):
             if self.neighbourhoods_ is None:
                 parts = np.zeros(len(frame), dtype=int)
             else:
-                parts = self.neighbourhoods_[i].assign(queries["quantile"])
-            x = queries[member.normalizer][:, member.features]
+                parts = self.neighbourhoods_[i].assign(retrieval_space)
+            x = self._member_view(member, X_query)[:, member.features]
             tasks = [
                 (task.class_digits, np.empty((len(frame), task.n_labels))) for task in contexts[0]
             ]

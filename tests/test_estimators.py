@@ -58,6 +58,22 @@ def test_mixed_types_missing_values_and_unseen_categories():
     assert proba.shape == (3, 2) and np.allclose(proba.sum(axis=1), 1)
 
 
+def test_members_code_category_levels_each_their_own_way():
+    X, y = mixed_frame()
+    clf = TabICLClassifier(n_estimators=4, random_state=0).fit(X, y)
+    encoded = clf.encoder_.transform(X)
+    categorical = np.flatnonzero(clf.encoder_.categorical_columns_)
+    codings = []
+    for member in clf.members_:
+        recoded = member.recode(encoded)
+        assert sorted(member.level_codes) == list(categorical)
+        assert np.array_equal(np.isnan(recoded), np.isnan(encoded))  # missing stays missing
+        numeric = ~clf.encoder_.categorical_columns_
+        assert np.array_equal(recoded[:, numeric], encoded[:, numeric], equal_nan=True)
+        codings.append(np.concatenate([member.level_codes[c] for c in categorical]))
+    assert len({tuple(coding) for coding in codings}) > 1
+
+
 @pytest.mark.parametrize(
     "labels",
     [np.array([3, 7]), np.array(["cat", "dog"]), np.array([True, False]), np.array([0.0, 1.0])],

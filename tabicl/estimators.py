@@ -162,6 +162,8 @@ class TabICLEstimator(BaseEstimator):
         encoder = TableEncoder().fit(frame)
         X_context = encoder.transform(frame)
         categorical = encoder.categorical_columns_
+        # Levels named by numbers keep their order; the others' order means nothing.
+        unordered = categorical & ~encoder.numbered_levels_
         steps = [encoder]
         self.selected_features_ = np.arange(X_context.shape[1])
         if self._selects_features():
@@ -178,12 +180,13 @@ class TabICLEstimator(BaseEstimator):
                 X_context = kept.fit_transform(X_context)
                 steps.append(kept)
                 categorical = categorical[self.selected_features_]
+                unordered = unordered[self.selected_features_]
         if X_context.shape[1] > max_features and self._feature_reduction(categorical) == "pca":
             n_components = min(max_features, len(frame))
             projection = principal_components(n_components, rng.integers(2**31))
             X_context = projection.fit_transform(X_context)
             steps.append(projection)
-            categorical = np.zeros(X_context.shape[1], dtype=bool)
+            unordered = np.zeros(X_context.shape[1], dtype=bool)
         self.encoder_ = steps[0] if len(steps) == 1 else make_pipeline(*steps)
         # "quantile" always exists: it is the first normaliser and the retrieval space.
         self.normalizers_ = {
@@ -193,7 +196,7 @@ class TabICLEstimator(BaseEstimator):
         # A column's codes are 0 .. levels - 1 of the categories seen in training.
         n_levels = {
             int(j): int(np.nanmax(X_context[:, j])) + 1
-            for j in np.flatnonzero(categorical)
+            for j in np.flatnonzero(unordered)
             if not np.isnan(X_context[:, j]).all()
         }
         self.members_ = plan_members(

@@ -61,13 +61,18 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     """Encode a mixed-type table as floats, with NaN wherever a value is missing.
 
     Numeric and bool columns become floats. Category, string and text-holding object
-    columns become ordinal codes; a category first seen at ``transform`` time, like a
-    missing value, becomes NaN, which the model reads as missing.
+    columns become ordinal codes, in sorted order of the level names, or in numeric
+    order when every level name is a number ("2" < "10"); a category first seen at
+    ``transform`` time, like a missing value, becomes NaN, which the model reads as
+    missing.
 
     Attributes
     ----------
     categorical_columns_ : ndarray of bool of shape (n_features,)
         Which columns were encoded as categories.
+    numbered_levels_ : ndarray of bool of shape (n_features,)
+        Which categorical columns have only numbers for level names, so that their
+        codes follow an order that means something.
     ordinal_encoder_ : OrdinalEncoder or None
         The encoder of the categorical columns, if any.
     """
@@ -75,13 +80,24 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         frame = as_frame(X)
         self.categorical_columns_ = np.array([_is_categorical(frame[c]) for c in frame.columns])
+        self.numbered_levels_ = np.zeros_like(self.categorical_columns_)
         self.ordinal_encoder_ = None
         if self.categorical_columns_.any():
+            text = self._categories_as_text(frame)
+            levels = [np.unique(column[pd.notna(column)]) for column in text.T]
+            numbers = [pd.to_numeric(pd.Series(names), errors="coerce") for names in levels]
+            numbered = np.array([len(n) > 0 and n.notna().all() for n in numbers])
+            self.numbered_levels_[self.categorical_columns_] = numbered
             self.ordinal_encoder_ = OrdinalEncoder(
+                # A trailing NaN category keeps missing values missing (as "auto" does).
+                categories=[
+                    np.append(names[np.argsort(n.to_numpy())] if is_numbered else names, np.nan)
+                    for names, n, is_numbered in zip(levels, numbers, numbered, strict=True)
+                ],
                 handle_unknown="use_encoded_value",
                 unknown_value=np.nan,
                 encoded_missing_value=np.nan,
-            ).fit(self._categories_as_text(frame))
+            ).fit(text)
         return self
 
     def transform(self, X) -> np.ndarray:

@@ -74,6 +74,20 @@ def test_members_code_category_levels_each_their_own_way():
     assert len({tuple(coding) for coding in codings}) > 1
 
 
+def test_levels_named_by_numbers_keep_their_numeric_order():
+    X = pd.DataFrame(
+        {
+            "size": pd.Categorical(["10", "9", "2", None, "9", "2"]),
+            "colour": ["red", "blue", "red", "green", None, "blue"],
+        }
+    )
+    clf = TabICLClassifier(random_state=0).fit(X, [0, 1, 0, 1, 0, 1])
+    encoder = clf.encoder_
+    assert list(encoder.numbered_levels_) == [True, False]
+    assert np.array_equal(encoder.transform(X)[:, 0], [2, 1, 0, np.nan, 1, 0], equal_nan=True)
+    assert all(list(member.level_codes) == [1] for member in clf.members_)
+
+
 @pytest.mark.parametrize(
     "labels",
     [np.array([3, 7]), np.array(["cat", "dog"]), np.array([True, False]), np.array([0.0, 1.0])],

@@ -412,8 +412,9 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     Parameters
     ----------
     n_estimators : int, default=4
-        Ensemble members, each with its own feature order, normaliser and relabelling
-        of the classes; their probabilities are averaged.
+        Ensemble members, each with its own feature order, normaliser, coding of
+        categorical levels (levels named by numbers keep their numeric order) and
+        relabelling of the classes; their probabilities are averaged.
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
         ``context_selection`` says. "auto": the whole training set up to 2,048 rows,
@@ -574,7 +575,8 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
     Parameters
     ----------
     n_estimators : int, default=4
-        Ensemble members, each with its own feature order and normaliser; their
+        Ensemble members, each with its own feature order, normaliser and coding of
+        categorical levels (levels named by numbers keep their numeric order); their
         distributions are averaged.
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as

@@ -133,6 +133,7 @@ def versus_catboost(args) -> dict:
     models = {
         "ours_n_estimators_1": lambda: TabICLClassifier(n_estimators=1, random_state=0),
         "ours_default": lambda: TabICLClassifier(random_state=0),
+        "ours_without_fine_tuning": lambda: TabICLClassifier(fine_tune_steps=0, random_state=0),
         "catboost_default": lambda: CatBoostClassifier(
             thread_count=args.threads, random_seed=0, verbose=False, allow_writing_files=False
         ),

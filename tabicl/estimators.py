@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
 )
 
 from tabicl.ensemble import Member, digit_labels, plan_members
+from tabicl.fine_tuning import Episode
 from tabicl.preprocessing import (
     NORMALIZERS,
     TableEncoder,
@@ -49,6 +50,15 @@ NEIGHBOURHOOD_ROWS = 128
 FEATURE_REDUCTIONS = ("auto", "pca", "subsets")
 FEATURE_SELECTIONS = ("auto", "mutual_info", "none")
 BACKENDS = ("torch", "onnx")
+# fine_tune_steps="auto": steps of fine-tuning at fit for training sets of at least
+# MIN_FINE_TUNE_ROWS rows (docs/architecture.md, "Fine-tuning at fit").
+FINE_TUNE_STEPS = 50
+MIN_FINE_TUNE_ROWS = 64
+FINE_TUNE_LEARNING_RATE = 2e-4
+# An episode holds out this share of a context's rows as queries, and at most
+# EPISODE_ROWS rows in all, so that a step costs the same on every large table.
+EPISODE_QUERY_SHARE = 0.3
+EPISODE_ROWS = 512
 # Query batches are padded to a multiple of this many rows: matrix kernels pick their
 # code path by the number of rows, and a fixed granularity makes a row's output the
 # same to the last bit however the rows are batched (scikit-learn's subset invariance).
@@ -72,6 +82,7 @@ class TabICLEstimator(BaseEstimator):
         context_selection: str = "neighbors",
         feature_reduction: str = "auto",
         feature_selection: str = "auto",
+        fine_tune_steps: int | str = "auto",
         backend: str = "torch",
         device: str = "auto",
         predict_batch_size: int = 1024,
@@ -83,6 +94,7 @@ class TabICLEstimator(BaseEstimator):
         self.context_selection = context_selection
         self.feature_reduction = feature_reduction
         self.feature_selection = feature_selection
+        self.fine_tune_steps = fine_tune_steps
         self.backend = backend
         self.device = device
         self.predict_batch_size = predict_batch_size
@@ -97,13 +109,22 @@ class TabICLEstimator(BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
-        for name in ("n_estimators", "max_context_rows", "predict_batch_size"):
+        minimum = {"n_estimators": 1, "max_context_rows": 1, "predict_batch_size": 1}
+        minimum["fine_tune_steps"] = 0
+        for name, least in minimum.items():
             value = getattr(self, name)
-            if name == "max_context_rows" and isinstance(value, str) and value == "auto":
+            auto = name in ("max_context_rows", "fine_tune_steps")
+            if auto and isinstance(value, str) and value == "auto":
                 continue
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                also = ' or "auto"' if name == "max_context_rows" else ""
-                raise ValueError(f"{name} must be a positive integer{also}, got {value!r}")
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+                kind = "a positive integer" if least else "a non-negative integer"
+                also = ' or "auto"' if auto else ""
+                raise ValueError(f"{name} must be {kind}{also}, got {value!r}")
+        if self.backend == "onnx" and self.fine_tune_steps not in ("auto", 0):
+            raise ValueError(
+                "fine_tune_steps needs backend='torch' (onnxruntime runs no gradient "
+                "steps); set fine_tune_steps=0 or 'auto' with backend='onnx'"
+            )
         if self.context_selection not in CONTEXT_SELECTIONS:
             raise ValueError(
                 f"context_selection must be one of {CONTEXT_SELECTIONS}, "
@@ -222,12 +243,51 @@ class TabICLEstimator(BaseEstimator):
                 for _ in self.members_
             ]
             member_rows = [neighbourhoods.rows_ for neighbourhoods in self.neighbourhoods_]
-        self.contexts_ = []
-        for member, parts in zip(self.members_, member_rows, strict=True):
-            view = self._member_view(member, X_context)
-            self.contexts_.append(
-                [self._encode_contexts(member, view[rows], y[rows]) for rows in parts]
+        views = [self._member_view(member, X_context) for member in self.members_]
+        steps = self._fine_tune_steps(n_rows)
+        if steps:
+            self.model_ = self.model_.fine_tuned(
+                partial(self._draw_episode, views, member_rows, y),
+                steps,
+                FINE_TUNE_LEARNING_RATE,
+                seed=int(rng.integers(2**31)),
             )
+        self.contexts_ = [
+            [self._encode_contexts(member, view[rows], y[rows]) for rows in parts]
+            for member, view, parts in zip(self.members_, views, member_rows, strict=True)
+        ]
+
+    def _fine_tune_steps(self, n_rows: int) -> int:
+        if self.fine_tune_steps != "auto":
+            return self.fine_tune_steps
+        if self.backend == "onnx" or n_rows < MIN_FINE_TUNE_ROWS:
+            return 0
+        return FINE_TUNE_STEPS
+
+    def _draw_episode(
+        self,
+        views: list[np.ndarray],
+        member_rows: list[list[np.ndarray]],
+        y: np.ndarray,
+        rng: np.random.Generator,
+    ) -> Episode:
+        """Some rows of one member's context held out as queries, seen as that member sees
+        them: its view of the features and its labels (class relabelling, one class
+        digit, or target ranks among the rest of the context)."""
+        i = rng.integers(len(self.members_))
+        member, parts = self.members_[i], member_rows[i]
+        sizes = np.array([len(rows) for rows in parts])
+        rows = parts[rng.choice(len(parts), p=sizes / sizes.sum())]
+        rows = rng.permutation(rows)[:EPISODE_ROWS]
+        n_query = max(1, round(EPISODE_QUERY_SHARE * len(rows)))
+        context = rows[n_query:]
+        if member.relabel is None:
+            labels = target_ranks(y[context]).transform(y[rows].reshape(-1, 1)).ravel()
+        else:
+            digits = digit_labels(len(member.relabel), self.model_.config.n_outputs)
+            labels = digits[rng.integers(len(digits))][member.relabel][y[rows]]
+        x = views[i][np.concatenate([context, rows[:n_query]])][:, member.features]
+        return Episode(x, labels[n_query:], labels[:n_query])
 
     def _member_view(self, member: Member, X: np.ndarray) -> np.ndarray:
         """Encoded rows ``X`` as ``member`` reads them: its level codes, its normaliser."""
@@ -255,7 +315,7 @@ class TabICLEstimator(BaseEstimator):
         columns: np.ndarray,
     ) -> float:
         """How well one member reading ``columns`` of the ``train`` rows predicts ``test``."""
-        member = clone(self).set_params(n_estimators=1, feature_selection="none")
+        member = clone(self).set_params(n_estimators=1, feature_selection="none", fine_tune_steps=0)
         member._fit(frame.iloc[train, columns], y[train], network=self.model_)
         return self._held_out_score(member, frame.iloc[test, columns], y[test])
 
@@ -363,11 +423,14 @@ class TabICLEstimator(BaseEstimator):
         if self.neighbourhoods_ is not None:
             retrieval_space = self.normalizers_["quantile"].transform(X_query)
         outputs = []
-        for i, (member, contexts) in enumerate(zip(self.members_, self.contexts_, strict=True)):
-            if self.neighbourhoods_ is None:
+        clusterings = self.neighbourhoods_ or [None] * len(self.members_)
+        for member, contexts, clustering in zip(
+            self.members_, self.contexts_, clusterings, strict=True
+        ):
+            if clustering is None:
                 parts = np.zeros(len(frame), dtype=int)
             else:
-                parts = self.neighbourhoods_[i].assign(retrieval_space)
+                parts = clustering.assign(retrieval_space)
             x = self._member_view(member, X_query)[:, member.features]
             tasks = [
                 (task.class_digits, np.empty((len(frame), task.n_labels))) for task in contexts[0]
@@ -404,7 +467,8 @@ class LabelTask(NamedTuple):
 class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     """In-context classifier: predicts from the training table with one forward pass.
 
-    ``fit`` encodes the training rows once as context and makes no gradient step; predicting
+    ``fit`` fine-tunes the pretrained network on the training rows for a few steps and
+    encodes them once as context; predicting
     runs the pretrained transformer, in which query rows attend to the training rows
     only. Any number of classes, labels of any type, pandas input with numeric,
     bool, category and string columns, and missing values are supported.
@@ -444,6 +508,13 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
         "auto" is "none" for classification: on CC18 that choice (without the
         margin) lost more ROC-AUC than it gained (docs/architecture.md). ``predict``
         still takes every column.
+    fine_tune_steps : int or "auto", default="auto"
+        Gradient steps ``fit`` takes on the training table before encoding it, on a
+        copy of the network (``model_``): each holds out 30% of one member's context
+        as queries and trains the network to predict them from the rest, as
+        pretraining did. "auto": 50 steps with ``backend="torch"`` on training sets
+        of at least 64 rows, else none; 0 turns it off, which makes ``fit`` several
+        times faster (docs/architecture.md, "Fine-tuning at fit").
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
         its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
@@ -470,7 +541,8 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     selected_features_ : ndarray of int
         Indices of the columns of ``X`` the network reads (see ``feature_selection``).
     model_ : TorchNetwork or OnnxNetwork
-        The pretrained network behind ``backend``; ``model_.config`` is its architecture.
+        The network behind ``backend``, fine-tuned on the training table when
+        ``fine_tune_steps`` says so; ``model_.config`` is its architecture.
     members_ : list of Member
         The ensemble plan.
     neighbourhoods_ : list of Neighbourhoods or None
@@ -607,6 +679,13 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
         is "mutual_info" for regression: the network does not learn to ignore columns
         without signal (pumadyn32nh, docs/architecture.md). ``predict`` still takes
         every column.
+    fine_tune_steps : int or "auto", default="auto"
+        Gradient steps ``fit`` takes on the training table before encoding it, on a
+        copy of the network (``model_``): each holds out 30% of one member's context
+        as queries and trains the network to predict them from the rest, as
+        pretraining did. "auto": 50 steps with ``backend="torch"`` on training sets
+        of at least 64 rows, else none; 0 turns it off, which makes ``fit`` several
+        times faster (docs/architecture.md, "Fine-tuning at fit").
     backend : {"torch", "onnx"}, default="torch"
         "onnx" runs the network exported by :meth:`export_onnx` (``model_path`` names
         its ``.onnx`` file, with the ``.context.onnx`` file beside it) with onnxruntime,
@@ -633,7 +712,8 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
     selected_features_ : ndarray of int
         Indices of the columns of ``X`` the network reads (see ``feature_selection``).
     model_ : TorchNetwork or OnnxNetwork
-        The pretrained network behind ``backend``; ``model_.config`` is its architecture.
+        The network behind ``backend``, fine-tuned on the training table when
+        ``fine_tune_steps`` says so; ``model_.config`` is its architecture.
     members_ : list of Member
         The ensemble plan.
     neighbourhoods_ : list of Neighbourhoods or None

@@ -19,6 +19,7 @@ Three stages, cheapest work where the tokens are many:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -28,6 +29,7 @@ from torch import nn
 
 from tabicl.blocks import MLP, Block
 from tabicl.config import TabularConfig
+from tabicl.fine_tuning import Episode, fine_tune
 
 DISTANCE_GAIN = 10.0
 
@@ -350,6 +352,17 @@ class TorchNetwork:
         self.model = model.to(device)
         self.device = device
         self.config = model.config
+
+    def fine_tuned(
+        self,
+        draw_episode: Callable[[np.random.Generator], Episode],
+        steps: int,
+        learning_rate: float,
+        seed: int,
+    ) -> TorchNetwork:
+        """A copy of this network fine-tuned on episodes (see :func:`fine_tune`)."""
+        tuned = fine_tune(self.model, draw_episode, steps, learning_rate, seed)
+        return TorchNetwork(tuned, self.device)
 
     @torch.no_grad()
     def encode_context(self, x_context: np.ndarray, y_context: np.ndarray) -> Context:

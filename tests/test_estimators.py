@@ -126,8 +126,9 @@ def test_wider_than_model_uses_feature_subsets():
 
 def test_predict_batch_size_does_not_change_predictions(cancer):
     X, y = cancer
-    a = TabICLClassifier(random_state=0, predict_batch_size=7).fit(X, y).predict_proba(X)
-    b = TabICLClassifier(random_state=0, predict_batch_size=1000).fit(X, y).predict_proba(X)
+    a = TabICLClassifier(random_state=0, predict_batch_size=7, fine_tune_steps=0)
+    b = TabICLClassifier(random_state=0, predict_batch_size=1000, fine_tune_steps=0)
+    a, b = (clf.fit(X, y).predict_proba(X) for clf in (a, b))
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
@@ -177,9 +178,11 @@ def test_bad_parameters_raise():
 
 def test_works_with_sklearn_tools(cancer):
     X, y = cancer
-    pipeline = make_pipeline(StandardScaler(), TabICLClassifier(n_estimators=1, random_state=0))
+    # Fine-tuning changes no interface: only the pickled estimator below is fine-tuned.
+    untuned = TabICLClassifier(n_estimators=1, fine_tune_steps=0, random_state=0)
+    pipeline = make_pipeline(StandardScaler(), untuned)
     assert cross_val_score(pipeline, X, y, cv=2, scoring="roc_auc").mean() > 0.5
-    search = GridSearchCV(TabICLClassifier(random_state=0), {"n_estimators": [1, 2]}, cv=2)
+    search = GridSearchCV(clone(untuned), {"n_estimators": [1, 2]}, cv=2)
     search.fit(X, y)
     assert search.best_params_["n_estimators"] in (1, 2)
     fitted = TabICLClassifier(random_state=0).fit(X, y)

@@ -84,6 +84,7 @@ def test_estimator_parity(exported, n_features, n_classes, feature_reduction):
             backend=backend,
             model_path=exported["classification"] if backend == "onnx" else None,
             feature_reduction=feature_reduction,
+            fine_tune_steps=0,  # the same network on both sides
             random_state=0,
         ).fit(X[:200], y[:200])
         for backend in ("torch", "onnx")
@@ -99,7 +100,7 @@ def test_regressor_parity(exported):
     X = rng.standard_normal((150, 40))
     y = X[:, 0] - 2 * X[:, 1] + 0.1 * rng.standard_normal(150)
     predictions = [
-        TabICLRegressor(backend=backend, model_path=path, random_state=0)
+        TabICLRegressor(backend=backend, model_path=path, fine_tune_steps=0, random_state=0)
         .fit(X[:100], y[:100])
         .predict_distribution(X[100:])
         for backend, path in (("torch", None), ("onnx", exported["regression"]))

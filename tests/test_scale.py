@@ -167,11 +167,12 @@ def test_peak_memory_does_not_grow_with_query_rows():
 
 def test_auto_context_rows_keep_small_tables_whole_and_split_large_ones():
     X, y = make_classification(n_samples=2100, n_features=4, random_state=0)
-    small = TabICLClassifier(n_estimators=1, random_state=0).fit(X[:2000], y[:2000])
+    one_untuned_member = {"n_estimators": 1, "fine_tune_steps": 0, "random_state": 0}
+    small = TabICLClassifier(**one_untuned_member).fit(X[:2000], y[:2000])
     assert small.neighbourhoods_ is None
-    large = TabICLClassifier(n_estimators=1, random_state=0).fit(X, y)
+    large = TabICLClassifier(**one_untuned_member).fit(X, y)
     assert len(large.neighbourhoods_[0].rows_) == -(-2100 // NEIGHBOURHOOD_ROWS)
-    small = TabICLRegressor(n_estimators=1, random_state=0).fit(X[:2000], X[:2000, 0])
+    small = TabICLRegressor(**one_untuned_member).fit(X[:2000], X[:2000, 0])
     assert small.neighbourhoods_ is None
-    large = TabICLRegressor(n_estimators=1, random_state=0).fit(X, X[:, 0])
+    large = TabICLRegressor(**one_untuned_member).fit(X, X[:, 0])
     assert len(large.neighbourhoods_[0].rows_) == -(-2100 // NEIGHBOURHOOD_ROWS)

@@ -29,9 +29,11 @@ class HeldOutSplit(NamedTuple):
         return scores[self.metric]
 
 
-def large_set_splits(suite: str, names: list[str]) -> Iterator[HeldOutSplit]:
-    """The first fold of 3 of each named set, training rows capped at 10,000 and the
-    first 2,000 test rows: the protocol of the neighbourhood checks."""
+def fold_splits(
+    suite: str, names: list[str], n_folds: int = 3, max_test_rows: int | None = None
+) -> Iterator[HeldOutSplit]:
+    """The first ``n_folds`` of 3 benchmark folds of each named set, training rows capped
+    at 10,000 (the benchmark's protocol) and at most ``max_test_rows`` test rows."""
     task = "regression" if suite == "ctr23" else "classification"
     metric, Estimator = (
         ("r2", TabICLRegressor) if task == "regression" else ("roc_auc", TabICLClassifier)
@@ -45,6 +47,12 @@ def large_set_splits(suite: str, names: list[str]) -> Iterator[HeldOutSplit]:
         else:
             y = LabelEncoder().fit_transform(table.y)
         n_classes = 0 if task == "regression" else int(y.max() + 1)
-        train, test = next(iter(fold_indices(task, X, y, table.splits, 3, 0)))
-        train, test = cap_rows(train, y, task, 10000, 0), test[:2000]
-        yield HeldOutSplit(name, task, metric, Estimator, X, y, n_classes, train, test)
+        for train, test in fold_indices(task, X, y, table.splits, 3, 0)[:n_folds]:
+            train, test = cap_rows(train, y, task, 10000, 0), test[:max_test_rows]
+            yield HeldOutSplit(name, task, metric, Estimator, X, y, n_classes, train, test)
+
+
+def large_set_splits(suite: str, names: list[str]) -> Iterator[HeldOutSplit]:
+    """The first fold of 3 of each named set, training rows capped at 10,000 and the
+    first 2,000 test rows: the protocol of the neighbourhood checks."""
+    return fold_splits(suite, names, n_folds=1, max_test_rows=2000)

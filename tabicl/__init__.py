@@ -1,5 +1,6 @@
 """In-context foundation models for tables: scikit-learn estimators that learn from
-demonstrations (the training rows) in one forward pass, with no gradient steps."""
+demonstrations (the training rows) in one forward pass, after a few fine-tuning steps
+on them at ``fit``."""
 
 from tabicl.estimators import TabICLClassifier, TabICLRegressor
 

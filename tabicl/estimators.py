@@ -109,8 +109,12 @@ class TabICLEstimator(BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
-        minimum = {"n_estimators": 1, "max_context_rows": 1, "predict_batch_size": 1}
-        minimum["fine_tune_steps"] = 0
+        minimum = {
+            "n_estimators": 1,
+            "max_context_rows": 1,
+            "predict_batch_size": 1,
+            "fine_tune_steps": 0,
+        }
         for name, least in minimum.items():
             value = getattr(self, name)
             auto = name in ("max_context_rows", "fine_tune_steps")
@@ -244,7 +248,7 @@ class TabICLEstimator(BaseEstimator):
             ]
             member_rows = [neighbourhoods.rows_ for neighbourhoods in self.neighbourhoods_]
         views = [self._member_view(member, X_context) for member in self.members_]
-        steps = self._fine_tune_steps(n_rows)
+        steps = self._fine_tune_steps(n_rows, member_rows)
         if steps:
             self.model_ = self.model_.fine_tuned(
                 partial(self._draw_episode, views, member_rows, y),
@@ -257,7 +261,9 @@ class TabICLEstimator(BaseEstimator):
             for member, view, parts in zip(self.members_, views, member_rows, strict=True)
         ]
 
-    def _fine_tune_steps(self, n_rows: int) -> int:
+    def _fine_tune_steps(self, n_rows: int, member_rows: list[list[np.ndarray]]) -> int:
+        if all(len(rows) < 2 for parts in member_rows for rows in parts):
+            return 0  # max_context_rows=1: no context can hold a row out as a query
         if self.fine_tune_steps != "auto":
             return self.fine_tune_steps
         if self.backend == "onnx" or n_rows < MIN_FINE_TUNE_ROWS:
@@ -276,7 +282,8 @@ class TabICLEstimator(BaseEstimator):
         digit, or target ranks among the rest of the context)."""
         i = rng.integers(len(self.members_))
         member, parts = self.members_[i], member_rows[i]
-        sizes = np.array([len(rows) for rows in parts])
+        # A context of one row has none to spare as a query.
+        sizes = np.array([len(rows) if len(rows) > 1 else 0 for rows in parts])
         rows = parts[rng.choice(len(parts), p=sizes / sizes.sum())]
         rows = rng.permutation(rows)[:EPISODE_ROWS]
         n_query = max(1, round(EPISODE_QUERY_SHARE * len(rows)))

@@ -99,3 +99,10 @@ def test_onnx_backend_cannot_fine_tune(cancer):
     X, y = cancer
     with pytest.raises(ValueError, match="fine_tune_steps needs backend='torch'"):
         TabICLClassifier(backend="onnx", model_path="model.onnx", fine_tune_steps=5).fit(X, y)
+
+
+def test_contexts_of_one_row_are_not_fine_tuned():
+    X, y = load_diabetes(return_X_y=True)
+    reg = TabICLRegressor(max_context_rows=1, random_state=0).fit(X[:100], y[:100])
+    assert weights_equal(reg.model_.model, load_checkpoint(bundled_checkpoint("regression")))
+    assert np.isfinite(reg.predict(X[100:110])).all()

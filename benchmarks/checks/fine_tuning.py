@@ -21,9 +21,10 @@ from benchmarks.checks import fold_splits
 from tabicl import estimators
 
 suite, names, variants = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
+n_folds = int(os.environ.get("FOLDS", 3))
 defaults = estimators.FINE_TUNE_LEARNING_RATE, estimators.EPISODE_ROWS
 scores, seconds = defaultdict(list), defaultdict(float)
-for split in fold_splits(suite, names, int(os.environ.get("FOLDS", 3))):
+for split in fold_splits(suite, names, n_folds):
     for variant in variants:
         steps, *overrides = variant.split(":")
         learning_rate, episode_rows = defaults
@@ -37,7 +38,7 @@ for split in fold_splits(suite, names, int(os.environ.get("FOLDS", 3))):
         started = time.perf_counter()
         scores[split.name, variant].append(split.score(model))
         seconds[split.name, variant] += time.perf_counter() - started
-        if len(scores[split.name, variant]) == int(os.environ.get("FOLDS", 3)):
+        if len(scores[split.name, variant]) == n_folds:
             row = dict(
                 dataset=split.name,
                 variant=variant,

@@ -2,7 +2,10 @@
 
 Each member sees the table through its own feature order (a window of the columns when
 the table is wider than the model), its own normaliser, its own coding of each
-categorical column's levels and its own relabelling of the classes. When there are
+categorical column's levels and its own relabelling of the classes. Half of a
+classifier's members code levels in the order of one class's frequency among each
+level's rows, the way gradient boosting sorts categories before a split; the others
+code them in random order, as the prior does. When there are
 more classes than the model's ``n_outputs``, a member writes each relabelled class in a
 mixed radix of at most ``n_outputs`` symbols per digit, predicts every digit as its own
 in-context task, and scores a class by the sum of its digits' log-probabilities;
@@ -17,6 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tabicl.preprocessing import NORMALIZERS
+
+# Rows at the overall class frequencies added to every level's count, so that a level
+# seen a few times sits near the middle of the order rather than at an end.
+LEVEL_SMOOTHING = 10.0
+# The share of a classifier's members that order levels by a class's frequency: on ten
+# CC18 sets with categories, half of them gained 0.010 of ROC-AUC and all of them 0.011,
+# with larger losses on single sets (docs/architecture.md).
+ORDERED_LEVELS_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,14 +56,19 @@ def plan_members(
     n_classes: int | None,
     n_levels: dict[int, int],
     rng: np.random.Generator,
+    level_frequencies: dict[int, np.ndarray] | None = None,
 ) -> list[Member]:
     """Draw ``n_members`` members; normalisers alternate so both are used from two on.
 
     A table wider than ``max_features`` is dealt out in consecutive windows of one
     shuffled column order, so that successive members cover every column.
-    ``n_levels`` maps each categorical column to its number of levels; each member
-    codes them in its own random order, as the prior does, because the order of
-    a category's codes carries no meaning the network could use.
+    ``n_levels`` maps each categorical column to its number of levels. The first
+    :data:`ORDERED_LEVELS_SHARE` of the members (rounded up) code them in ascending
+    order of one class's frequency among a level's rows, one class drawn per member
+    from ``level_frequencies`` (see :func:`class_frequencies`), which turns a category
+    into a feature the network can read monotonically. The others, and every member
+    without ``level_frequencies``, code them in their own random order, as the prior
+    does.
     """
     coverage = rng.permutation(n_features)
     members = []
@@ -63,9 +79,33 @@ def plan_members(
         else:
             features = rng.permutation(n_features)
         relabel = None if n_classes is None else rng.permutation(n_classes)
-        level_codes = {column: rng.permutation(n) for column, n in n_levels.items()}
+        if level_frequencies and i < math.ceil(ORDERED_LEVELS_SHARE * n_members):
+            c = rng.integers(n_classes)
+            level_codes = {
+                column: np.argsort(np.argsort(frequencies[c], kind="stable"), kind="stable")
+                for column, frequencies in level_frequencies.items()
+            }
+        else:
+            level_codes = {column: rng.permutation(n) for column, n in n_levels.items()}
         members.append(Member(features, NORMALIZERS[i % len(NORMALIZERS)], relabel, level_codes))
     return members
+
+
+def class_frequencies(
+    codes: np.ndarray, n_levels: int, y: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """``(n_classes, n_levels)``: each class's smoothed share of the rows of each level.
+
+    ``codes`` holds one column's level codes (NaN where missing) and ``y`` the rows'
+    class ids. Every level counts :data:`LEVEL_SMOOTHING` extra rows at the overall
+    class frequencies.
+    """
+    known = ~np.isnan(codes)
+    levels, classes = codes[known].astype(int), y[known]
+    counts = np.zeros((n_classes, n_levels))
+    np.add.at(counts, (classes, levels), 1.0)
+    overall = counts.sum(axis=1, keepdims=True) / max(1, len(classes))
+    return (counts + LEVEL_SMOOTHING * overall) / (counts.sum(axis=0) + LEVEL_SMOOTHING)
 
 
 def digit_labels(n_classes: int, n_outputs: int) -> np.ndarray:

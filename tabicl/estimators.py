@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from tabicl.ensemble import Member, digit_labels, plan_members
+from tabicl.ensemble import Member, class_frequencies, digit_labels, plan_members
 from tabicl.fine_tuning import Episode
 from tabicl.preprocessing import (
     NORMALIZERS,
@@ -224,8 +224,19 @@ class TabICLEstimator(BaseEstimator):
             for j in np.flatnonzero(unordered)
             if not np.isnan(X_context[:, j]).all()
         }
+        level_frequencies = None
+        if n_classes is not None:
+            level_frequencies = {
+                j: class_frequencies(X_context[:, j], n, y, n_classes) for j, n in n_levels.items()
+            }
         self.members_ = plan_members(
-            self.n_estimators, X_context.shape[1], max_features, n_classes, n_levels, rng
+            self.n_estimators,
+            X_context.shape[1],
+            max_features,
+            n_classes,
+            n_levels,
+            rng,
+            level_frequencies,
         )
         n_rows = len(X_context)
         self.neighbourhoods_ = None

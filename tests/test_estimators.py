@@ -13,6 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tabicl import TabICLClassifier, TabICLRegressor
+from tabicl.ensemble import class_frequencies
 
 
 @parametrize_with_checks([TabICLClassifier(random_state=0), TabICLRegressor(random_state=0)])
@@ -72,6 +73,28 @@ def test_members_code_category_levels_each_their_own_way():
         assert np.array_equal(recoded[:, numeric], encoded[:, numeric], equal_nan=True)
         codings.append(np.concatenate([member.level_codes[c] for c in categorical]))
     assert len({tuple(coding) for coding in codings}) > 1
+
+
+def test_half_a_classifiers_members_order_levels_by_a_class_frequency():
+    rng = np.random.default_rng(0)
+    rates = {"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.3}
+    level = rng.choice(list(rates), 400)
+    y = rng.random(400) < np.vectorize(rates.get)(level)
+    X = pd.DataFrame({"level": level, "noise": rng.standard_normal(400)})
+    clf = TabICLClassifier(n_estimators=4, fine_tune_steps=0, random_state=0).fit(X, y)
+    # Codes of a, b, c, d by ascending share of True (a d c b), or of False (b c d a).
+    by_frequency = ([0, 3, 2, 1], [3, 0, 1, 2])
+    assert all(list(member.level_codes[0]) in by_frequency for member in clf.members_[:2])
+    reg = TabICLRegressor(n_estimators=4, fine_tune_steps=0, random_state=0).fit(X, y * 1.0)
+    assert any(list(member.level_codes[0]) not in by_frequency for member in reg.members_)
+
+
+def test_a_rare_level_sits_between_frequent_ones():
+    codes = np.array([0.0] * 50 + [1.0] * 50 + [2.0, np.nan])
+    y = np.array([1] * 45 + [0] * 5 + [0] * 45 + [1] * 5 + [1, 1])
+    frequencies = class_frequencies(codes, 3, y, 2)
+    assert np.allclose(frequencies.sum(axis=0), 1)
+    assert frequencies[1, 1] < frequencies[1, 2] < frequencies[1, 0]
 
 
 def test_levels_named_by_numbers_keep_their_numeric_order():

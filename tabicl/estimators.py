@@ -495,8 +495,10 @@ class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     ----------
     n_estimators : int, default=4
         Ensemble members, each with its own feature order, normaliser, coding of
-        categorical levels (levels named by numbers keep their numeric order) and
-        relabelling of the classes; their probabilities are averaged.
+        categorical levels and relabelling of the classes; their probabilities are
+        averaged. The first half of the members (rounded up) code a category's levels
+        in order of one class's share of each level's training rows, the others in
+        random order; levels named by numbers keep their numeric order.
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
         ``context_selection`` says. "auto": the whole training set up to 2,048 rows,
@@ -665,9 +667,9 @@ class TabICLRegressor(RegressorMixin, TabICLEstimator):
     Parameters
     ----------
     n_estimators : int, default=4
-        Ensemble members, each with its own feature order, normaliser and coding of
-        categorical levels (levels named by numbers keep their numeric order); their
-        distributions are averaged.
+        Ensemble members, each with its own feature order, normaliser and random
+        coding of categorical levels (levels named by numbers keep their numeric
+        order); their distributions are averaged.
     max_context_rows : int or "auto", default="auto"
         Most training rows one context holds; a larger training set is cut down as
         ``context_selection`` says. "auto": the whole training set up to 2,048 rows,

@@ -24,6 +24,10 @@ from tabicl.preprocessing import NORMALIZERS
 # Rows at the overall class frequencies added to every level's count, so that a level
 # seen a few times sits near the middle of the order rather than at an end.
 LEVEL_SMOOTHING = 10.0
+# A level with fewer training rows is not ordered by its own labels: ordered by them,
+# the levels of an identifier-like column (cylinder-bands' cylinder_number, one row
+# each) would sort the rows by their class and hand the network their labels.
+MIN_ORDERED_LEVEL_ROWS = 10
 # The share of a classifier's members that order levels by a class's frequency: on ten
 # CC18 sets with categories, half of them gained 0.011 of ROC-AUC and all of them 0.008,
 # losing 0.024 on cylinder-bands (docs/architecture.md).
@@ -81,8 +85,9 @@ def plan_members(
         relabel = None if n_classes is None else rng.permutation(n_classes)
         if level_frequencies and i < math.ceil(ORDERED_LEVELS_SHARE * n_members):
             c = rng.integers(n_classes)
+            # Levels of equal frequency, such as every rare one, fall in random order.
             level_codes = {
-                column: np.argsort(np.argsort(frequencies[c], kind="stable"), kind="stable")
+                column: np.argsort(np.lexsort((rng.random(len(frequencies[c])), frequencies[c])))
                 for column, frequencies in level_frequencies.items()
             }
         else:
@@ -98,14 +103,17 @@ def class_frequencies(
 
     ``codes`` holds one column's level codes (NaN where missing) and ``y`` the rows'
     class ids. Every level counts :data:`LEVEL_SMOOTHING` extra rows at the overall
-    class frequencies.
+    class frequencies; a level of fewer than :data:`MIN_ORDERED_LEVEL_ROWS` rows gets
+    the overall frequencies.
     """
     known = ~np.isnan(codes)
     levels, classes = codes[known].astype(int), y[known]
     counts = np.zeros((n_classes, n_levels))
     np.add.at(counts, (classes, levels), 1.0)
     overall = counts.sum(axis=1, keepdims=True) / max(1, len(classes))
-    return (counts + LEVEL_SMOOTHING * overall) / (counts.sum(axis=0) + LEVEL_SMOOTHING)
+    rows = counts.sum(axis=0)
+    frequencies = (counts + LEVEL_SMOOTHING * overall) / (rows + LEVEL_SMOOTHING)
+    return np.where(rows >= MIN_ORDERED_LEVEL_ROWS, frequencies, overall)
 
 
 def digit_labels(n_classes: int, n_outputs: int) -> np.ndarray:

@@ -89,12 +89,23 @@ def test_half_a_classifiers_members_order_levels_by_a_class_frequency():
     assert any(list(member.level_codes[0]) not in by_frequency for member in reg.members_)
 
 
-def test_a_rare_level_sits_between_frequent_ones():
+def test_a_rare_level_takes_the_overall_class_frequency():
     codes = np.array([0.0] * 50 + [1.0] * 50 + [2.0, np.nan])
     y = np.array([1] * 45 + [0] * 5 + [0] * 45 + [1] * 5 + [1, 1])
     frequencies = class_frequencies(codes, 3, y, 2)
     assert np.allclose(frequencies.sum(axis=0), 1)
     assert frequencies[1, 1] < frequencies[1, 2] < frequencies[1, 0]
+    assert np.isclose(frequencies[1, 2], 51 / 101)
+
+
+def test_an_identifier_column_does_not_leak_labels_through_its_order():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"id": [f"row{i}" for i in range(200)], "x": rng.standard_normal(200)})
+    y = rng.random(200) < 0.5
+    clf = TabICLClassifier(n_estimators=2, fine_tune_steps=0, random_state=0).fit(X, y)
+    for member in clf.members_:
+        codes = member.recode(clf.encoder_.transform(X))[:, 0]
+        assert abs(np.corrcoef(codes, y)[0, 1]) < 0.3
 
 
 def test_levels_named_by_numbers_keep_their_numeric_order():

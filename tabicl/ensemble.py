@@ -4,12 +4,12 @@ Each member sees the table through its own feature order (a window of the column
 the table is wider than the model), its own normaliser, its own coding of each
 categorical column's levels and its own relabelling of the classes. Half of a
 classifier's members code levels in the order of one class's frequency among each
-level's rows, the way gradient boosting sorts categories before a split; the others
-code them in random order, as the prior does. When there are more classes than the
-model's ``n_outputs``, a member writes each relabelled class in a mixed radix of at
-most ``n_outputs`` symbols per digit, predicts every digit as its own in-context task,
-and scores a class by the sum of its digits' log-probabilities; different relabellings
-make the members' errors differ.
+level's rows (rare levels unordered), the way gradient boosting sorts categories before
+a split; the others code them in random order, as the prior does. When there are
+more classes than the model's ``n_outputs``, a member writes each relabelled class in
+a mixed radix of at most ``n_outputs`` symbols per digit, predicts every digit as its
+own in-context task, and scores a class by the sum of its digits' log-probabilities;
+different relabellings make the members' errors differ.
 """
 
 from __future__ import annotations

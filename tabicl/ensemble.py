@@ -29,8 +29,9 @@ LEVEL_SMOOTHING = 10.0
 # each) would sort the rows by their class and hand the network their labels.
 MIN_ORDERED_LEVEL_ROWS = 10
 # The share of a classifier's members that order levels by a class's frequency: on ten
-# CC18 sets with categories, half of them gained 0.011 of ROC-AUC and all of them 0.008,
-# losing 0.024 on cylinder-bands (docs/architecture.md).
+# CC18 sets with categories, half of them gained 0.011 of ROC-AUC and all of them 0.008
+# (cylinder-bands -0.024); with the rare-level rule, all were no better than half
+# (docs/architecture.md).
 ORDERED_LEVELS_SHARE = 0.5
 
 

@@ -1,6 +1,9 @@
 """Scripts behind the one-off comparisons quoted in docs/pretraining.md and the model cards."""
 
-from collections.abc import Iterator
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -56,3 +59,30 @@ def large_set_splits(suite: str, names: list[str]) -> Iterator[HeldOutSplit]:
     """The first fold of 3 of each named set, training rows capped at 10,000 and the
     first 2,000 test rows: the protocol of the neighbourhood checks."""
     return fold_splits(suite, names, n_folds=1, max_test_rows=2000)
+
+
+def compare_variants(
+    suite: str,
+    names: list[str],
+    variants: list[str],
+    make_model: Callable[[HeldOutSplit, str], object],
+    n_folds: int = 3,
+) -> None:
+    """Print one JSON line per set and variant: the mean score over the first ``n_folds``
+    folds of the model ``make_model(split, variant)`` returns, and its seconds."""
+    scores, seconds = defaultdict(list), defaultdict(float)
+    for split in fold_splits(suite, names, n_folds):
+        for variant in variants:
+            model = make_model(split, variant)
+            started = time.perf_counter()
+            scores[split.name, variant].append(split.score(model))
+            seconds[split.name, variant] += time.perf_counter() - started
+            if len(scores[split.name, variant]) == n_folds:
+                row = dict(
+                    dataset=split.name,
+                    variant=variant,
+                    train_rows=len(split.train),
+                    score=float(np.mean(scores[split.name, variant])),
+                    seconds=round(seconds[split.name, variant], 1),
+                )
+                print(json.dumps(row), flush=True)

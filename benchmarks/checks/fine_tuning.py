@@ -9,41 +9,24 @@ estimators' constants for that variant (the defaults' comparison is ``0`` agains
         airfoil_self_noise,energy_efficiency 0,auto,30,100:3e-4:256
 """
 
-import json
 import os
 import sys
-import time
-from collections import defaultdict
 
-import numpy as np
-
-from benchmarks.checks import fold_splits
+from benchmarks.checks import compare_variants
 from tabicl import estimators
 
-suite, names, variants = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
-n_folds = int(os.environ.get("FOLDS", 3))
 defaults = estimators.FINE_TUNE_LEARNING_RATE, estimators.EPISODE_ROWS
-scores, seconds = defaultdict(list), defaultdict(float)
-for split in fold_splits(suite, names, n_folds):
-    for variant in variants:
-        steps, *overrides = variant.split(":")
-        learning_rate, episode_rows = defaults
-        if overrides:
-            learning_rate, episode_rows = float(overrides[0]), int(overrides[1])
-        estimators.FINE_TUNE_LEARNING_RATE = learning_rate
-        estimators.EPISODE_ROWS = episode_rows
-        model = split.Estimator(
-            random_state=0, fine_tune_steps=steps if steps == "auto" else int(steps)
-        )
-        started = time.perf_counter()
-        scores[split.name, variant].append(split.score(model))
-        seconds[split.name, variant] += time.perf_counter() - started
-        if len(scores[split.name, variant]) == n_folds:
-            row = dict(
-                dataset=split.name,
-                variant=variant,
-                train_rows=len(split.train),
-                score=float(np.mean(scores[split.name, variant])),
-                seconds=round(seconds[split.name, variant], 1),
-            )
-            print(json.dumps(row), flush=True)
+
+
+def make_model(split, variant):
+    steps, *overrides = variant.split(":")
+    learning_rate, episode_rows = defaults
+    if overrides:
+        learning_rate, episode_rows = float(overrides[0]), int(overrides[1])
+    estimators.FINE_TUNE_LEARNING_RATE = learning_rate
+    estimators.EPISODE_ROWS = episode_rows
+    return split.Estimator(random_state=0, fine_tune_steps=steps if steps == "auto" else int(steps))
+
+
+suite, names, variants = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
+compare_variants(suite, names, variants, make_model, int(os.environ.get("FOLDS", 3)))

@@ -485,11 +485,11 @@ class LabelTask(NamedTuple):
 class TabICLClassifier(ClassifierMixin, TabICLEstimator):
     """In-context classifier: predicts from the training table with one forward pass.
 
-    ``fit`` fine-tunes the pretrained network on the training rows for a few steps and
-    encodes them once as context; predicting
-    runs the pretrained transformer, in which query rows attend to the training rows
-    only. Any number of classes, labels of any type, pandas input with numeric,
-    bool, category and string columns, and missing values are supported.
+    ``fit`` fine-tunes a copy of the pretrained network on the training rows for a few
+    steps and encodes them once as context; predicting runs that network, in which
+    query rows attend to the training rows only. Any number of classes, labels of any
+    type, pandas input with numeric, bool, category and string columns, and missing
+    values are supported.
 
     Parameters
     ----------

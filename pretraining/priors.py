@@ -1,6 +1,6 @@
 """Synthetic supervised tables: the tasks the tabular model is pretrained on.
 
-Each table is drawn from one of two function families, then made realistic:
+Each table is drawn from one of four function families, then made realistic:
 
 - ``mlp_scm``: a random MLP read as a structural causal model. Noise flows from root
   causes through layers with varied activations; features and the target are read
@@ -8,10 +8,14 @@ Each table is drawn from one of two function families, then made realistic:
   are unrelated.
 - ``trees``: sums of random axis-aligned trees over independently drawn features,
   which gives the step-shaped functions gradient boosting is good at.
+- ``fourier``: smooth random functions of a few features.
+- ``linear``: a linear function of many correlated features, the tables where
+  logistic regression is hard to beat.
 
-Targets become 2..K imbalanced classes or stay continuous (heavy tails and
-heteroscedastic noise); features are partly turned categorical, rounded to
-integers, duplicated, and punched with missing values (at random and by value).
+Targets become 2..K imbalanced classes (optionally blurred by noise first, so that
+classes overlap) or stay continuous (heavy tails and heteroscedastic noise); features
+are partly turned categorical, rounded to integers, duplicated, and punched with
+missing values (at random and by value).
 The same seed gives the same table.
 """
 
@@ -38,6 +42,12 @@ class PriorConfig:
     max_classes: int = 10
     p_trees: float = 0.35  # share of tables drawn from the tree family
     p_fourier: float = 0.15  # share drawn from smooth random Fourier functions; mlp_scm the rest
+    p_linear: float = 0.0  # share drawn from linear functions of correlated features
+    # Classification targets get Gaussian noise of a standard deviation drawn uniformly
+    # up to this many of the target's own before they are cut into classes. Without it
+    # trees and fourier cut noiseless functions, so their classes never overlap, while
+    # a real table's often do (credit-g). 0 draws nothing, replaying older streams.
+    max_class_noise: float = 0.0
     p_categorical: float = 0.25  # chance a table has categorical columns at all
     p_missing: float = 0.3  # chance a table has missing values at all
     p_integer: float = 0.2  # chance a table has integer-rounded columns
@@ -45,7 +55,12 @@ class PriorConfig:
 
     def family_weights(self) -> list[float]:
         """Probabilities of ``FAMILIES`` in order."""
-        return [1.0 - self.p_trees - self.p_fourier, self.p_trees, self.p_fourier]
+        return [
+            1.0 - self.p_trees - self.p_fourier - self.p_linear,
+            self.p_trees,
+            self.p_fourier,
+            self.p_linear,
+        ]
 
 
 @dataclass
@@ -147,6 +162,21 @@ def fourier(rng: np.random.Generator, n: int, n_features: int) -> tuple[np.ndarr
     return x, y
 
 
+def linear(rng: np.random.Generator, n: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Correlated features and a target linear in a random share of them.
+
+    Many weak additive effects spread over correlated columns (breast_cancer, wine)
+    are what logistic regression reads best; the other families rarely draw them.
+    """
+    mixing = np.eye(n_features) + rng.uniform(0.0, 1.0) * rng.standard_normal(
+        (n_features, n_features)
+    ) / np.sqrt(n_features)
+    x = _random_inputs(rng, n, n_features) @ mixing
+    relevant = rng.random(n_features) < rng.uniform(0.2, 1.0)
+    relevant[rng.integers(n_features)] = True
+    return x, x @ (rng.standard_normal(n_features) * relevant)
+
+
 def _regression_target(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
     y = (y - y.mean()) / (y.std() + 1e-12)
     scale = 1.0 + rng.uniform(0, 1) * np.abs(y) if rng.random() < 0.3 else 1.0
@@ -156,7 +186,7 @@ def _regression_target(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
     return y
 
 
-FAMILIES = (mlp_scm, trees, fourier)
+FAMILIES = (mlp_scm, trees, fourier, linear)
 
 
 def _make_realistic(rng: np.random.Generator, x: np.ndarray, config: PriorConfig) -> np.ndarray:
@@ -200,6 +230,9 @@ def sample_table(
         x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
         if task == "classification":
+            if config.max_class_noise > 0:
+                spread = rng.uniform(0.0, config.max_class_noise) * y.std()
+                y = y + spread * rng.standard_normal(len(y))
             y = cut_into_classes(rng, y, config.max_classes)
         else:
             y = _regression_target(rng, y)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
@@ -79,6 +80,20 @@ def test_every_family_is_learnable(family):
         accuracy = cross_val_score(RandomForestClassifier(30, random_state=0), x, y, cv=3).mean()
         gains.append(accuracy - np.bincount(y.astype(int)).max() / len(y))
     assert np.mean(gains) > 0.05
+
+
+def test_class_noise_makes_classes_overlap():
+    """Without noise a class is a function of the features; with it, classes overlap."""
+    plain = PriorConfig(p_trees=0.0, p_fourier=0.0, p_linear=1.0, p_categorical=0.0,
+                        p_missing=0.0, p_integer=0.0, p_duplicate=0.0)  # fmt: skip
+
+    def accuracy(max_class_noise: float) -> float:
+        config = replace(plain, max_class_noise=max_class_noise)
+        tables = [sample_table(seed, 300, 4, "classification", config) for seed in range(6)]
+        model = LogisticRegression(max_iter=1000)
+        return np.mean([cross_val_score(model, t.x, t.y, cv=3).mean() for t in tables])
+
+    assert accuracy(0.0) > accuracy(2.0) + 0.05
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """How learnable are the pretraining tasks? A random forest on each source of tables.
 
-``python -m benchmarks.prior_learnability [--tables 40] [--real-tables ../shared/realtables]``
+``python -m benchmarks.prior_learnability [--tables 40] [--real-tables ../shared/realtables]
+[--max-class-noise 0.0] [--out FILE]``
 
 Tasks nobody can learn teach the network only the label marginal. For each source
 (every synthetic family, and real tables with a random target column) this samples
@@ -24,7 +25,9 @@ from pretraining.realtables import load_real_tables, sample_real_task
 RESULTS = Path(__file__).parent / "results" / "prior_learnability.json"
 
 
-def sample_task(source: str, seed: int, n_features: int, real_dir: str) -> tuple | None:
+def sample_task(
+    source: str, seed: int, n_features: int, real_dir: str, max_class_noise: float = 0.0
+) -> tuple | None:
     rng = np.random.default_rng(seed)
     if source == "real":
         max_classes = PriorConfig().max_classes
@@ -33,13 +36,16 @@ def sample_task(source: str, seed: int, n_features: int, real_dir: str) -> tuple
         return None if table is None else (table.x, table.y)
     family = next(f for f in FAMILIES if f.__name__ == source)
     x, y = family(rng, 300, n_features)
-    return x, cut_into_classes(rng, y, PriorConfig().max_classes)
+    return x, cut_into_classes(rng, y, PriorConfig().max_classes, max_class_noise)
 
 
 def main(args: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", type=int, default=40, help="tasks per source")
     parser.add_argument("--real-tables", default="../shared/realtables")
+    parser.add_argument(
+        "--max-class-noise", type=float, default=0.0, help="as PriorConfig.max_class_noise"
+    )
     parser.add_argument("--out", default=str(RESULTS))
     options = parser.parse_args(args)
     sources = [f.__name__ for f in FAMILIES] + ["real"]
@@ -48,7 +54,9 @@ def main(args: list[str] | None = None) -> None:
         accuracies, majorities = [], []
         for seed in range(options.tables):
             n_features = int(np.random.default_rng([seed, 1]).integers(2, 16))
-            task = sample_task(source, seed, n_features, options.real_tables)
+            task = sample_task(
+                source, seed, n_features, options.real_tables, options.max_class_noise
+            )
             if task is None:
                 continue
             x, y = np.nan_to_num(task[0]), task[1]

@@ -43,10 +43,10 @@ class PriorConfig:
     p_trees: float = 0.35  # share of tables drawn from the tree family
     p_fourier: float = 0.15  # share drawn from smooth random Fourier functions; mlp_scm the rest
     p_linear: float = 0.0  # share drawn from linear functions of correlated features
-    # Classification targets get Gaussian noise of a standard deviation drawn uniformly
-    # up to this many of the target's own before they are cut into classes. Without it
-    # trees and fourier cut noiseless functions, so their classes never overlap, while
-    # a real table's often do (credit-g). 0 draws nothing, replaying older streams.
+    # Noise on classification targets before they are cut (``cut_into_classes``).
+    # Without it trees and fourier cut noiseless functions, so their classes never
+    # overlap, while a real table's often do (credit-g). 0 draws nothing, so the
+    # streams of older runs replay.
     max_class_noise: float = 0.0
     p_categorical: float = 0.25  # chance a table has categorical columns at all
     p_missing: float = 0.3  # chance a table has missing values at all
@@ -135,11 +135,17 @@ def trees(rng: np.random.Generator, n: int, n_features: int) -> tuple[np.ndarray
     return x, y
 
 
-def cut_into_classes(rng: np.random.Generator, y: np.ndarray, max_classes: int) -> np.ndarray:
+def cut_into_classes(
+    rng: np.random.Generator, y: np.ndarray, max_classes: int, max_noise: float = 0.0
+) -> np.ndarray:
     """Cut a continuous target into 2..max_classes classes of uneven sizes.
 
     Two classes come up 40% of the time, as binary tasks dominate real benchmarks.
+    With ``max_noise`` the target first gets Gaussian noise of a standard deviation
+    drawn uniformly up to ``max_noise`` of its own, so that classes overlap.
     """
+    if max_noise > 0:
+        y = y + rng.uniform(0.0, max_noise) * y.std() * rng.standard_normal(len(y))
     k = 2 if rng.random() < 0.4 else int(rng.integers(3, max_classes + 1))
     cuts = np.sort(rng.dirichlet(np.full(k, rng.uniform(0.5, 5.0)))[:-1].cumsum())
     classes = np.searchsorted(np.quantile(y, cuts), y)
@@ -230,10 +236,7 @@ def sample_table(
         x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
         if task == "classification":
-            if config.max_class_noise > 0:
-                spread = rng.uniform(0.0, config.max_class_noise) * y.std()
-                y = y + spread * rng.standard_normal(len(y))
-            y = cut_into_classes(rng, y, config.max_classes)
+            y = cut_into_classes(rng, y, config.max_classes, config.max_class_noise)
         else:
             y = _regression_target(rng, y)
     return Table(x=_make_realistic(rng, x, config), y=y)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import openml as bench
+from benchmarks.foundation import summarise
 from benchmarks.reporting import (
     Metric,
     ResultStore,
@@ -184,3 +185,26 @@ def test_code_version_ignores_docstrings_and_comments(tmp_path):
     assert version('"""New."""\n\n\ndef f(x):  # why\n    """New."""\n    return x + 1\n') == code
     assert version('"""Old."""\n\ndef f(x):\n    """Old."""\n    return x + 2\n') != code
     assert version("") != code  # an empty module, such as a bare __init__.py
+
+
+def test_foundation_summary_reports_the_seed_spread():
+    rows = [
+        dict(task="classification", dataset=d, fold=f, model=m, seed=s, metric="roc_auc", score=v)
+        for d in ("d1", "d2")
+        for f in range(2)
+        for m, s, v in [("ours", 0, 0.90), ("ours", 1, 0.80), ("ours", 2, 0.97), ("linear", 0, 0.9)]
+    ]
+    summary = summarise(pd.DataFrame(rows))
+    header = [c.strip() for c in summary.splitlines()[2].split("|")[1:-1]]
+    assert header == [
+        "dataset",
+        "ours",
+        "linear",
+        "ours, mean of 3 seeds",
+        "ours, lowest of 3 seeds",
+    ]
+    d1 = [c.strip() for c in summary.splitlines()[4].split("|")[1:-1]]
+    assert d1 == ["d1", "0.9000", "0.9000", "0.8900", "0.8000"]
+    # One seed: the columns of the single-seed protocol only.
+    single = summarise(pd.DataFrame([r for r in rows if r["seed"] == 0]))
+    assert "seeds" not in single

@@ -326,8 +326,10 @@ def onnx_accuracy(args) -> dict:
     from benchmarks.datasets import DEFAULT_DATA_DIR, find_parquet, load_parquet
 
     files = onnx_files(args)
-    variants = {"torch": ("torch", None), "onnx_fp32": ("onnx", files["fp32"]),
-                "onnx_int8": ("onnx", files["int8"])}  # fmt: skip
+    # The onnx backend runs no gradient steps, so torch without fine-tuning is its twin.
+    variants = {"torch": ("torch", None, "auto"), "torch_no_fine_tuning": ("torch", None, 0),
+                "onnx_fp32": ("onnx", files["fp32"], "auto"),
+                "onnx_int8": ("onnx", files["int8"], "auto")}  # fmt: skip
     scores = {}
     for name in ONNX_DATASETS:
         X, y = load_parquet(find_parquet(DEFAULT_DATA_DIR, "cc18", name))
@@ -335,8 +337,13 @@ def onnx_accuracy(args) -> dict:
         folds = StratifiedKFold(2, shuffle=True, random_state=0).split(X, y)
         per_variant = {variant: [] for variant in variants}
         for train, test in folds:
-            for variant, (backend, path) in variants.items():
-                clf = TabICLClassifier(backend=backend, model_path=path, random_state=0)
+            for variant, (backend, path, fine_tune_steps) in variants.items():
+                clf = TabICLClassifier(
+                    backend=backend,
+                    model_path=path,
+                    fine_tune_steps=fine_tune_steps,
+                    random_state=0,
+                )
                 proba = clf.fit(X.iloc[train], y[train]).predict_proba(X.iloc[test])
                 multi = proba.shape[1] > 2
                 per_variant[variant].append(

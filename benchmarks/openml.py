@@ -258,7 +258,10 @@ def write_report(run_dir: Path, protocol: Protocol, models, versions, entries) -
     ]
     done = complete_datasets(results, models, protocol.folds)
     invocations = json.loads((run_dir / "metadata.json").read_text())["invocations"]
-    last = invocations[-1]
+    # A later run of another checkpoint (a candidate) adds cells this report does not show,
+    # so the command and machine quoted are those of the latest run of the shown versions.
+    shown = [i for i in invocations if all(versions.get(m) == v for m, v in i["models"].items())]
+    last = (shown or invocations)[-1]
     finished = [i for i in invocations if "wall_seconds" in i]
     wall = sum(i["wall_seconds"] for i in finished)
     headline = METRICS[task][0]
@@ -267,7 +270,7 @@ def write_report(run_dir: Path, protocol: Protocol, models, versions, entries) -
     header = [
         f"# {protocol.suite.upper()}: {', '.join(models)}",
         "",
-        f"- Command: `{last['command']}`",
+        f"- Latest command of the versions shown: `{last['command']}`",
         f"- Protocol: {protocol.folds} folds (seed {protocol.seed}, source {protocol.source}); "
         f"training folds above {protocol.max_train_rows:,} rows cut to that by a seeded "
         f"subsample ({capped} of {len(results)} cells).",

@@ -78,6 +78,13 @@ def test_quick_run_writes_results_and_resumes(data_dir, tmp_path, monkeypatch):
     bench.main([*args, "--models", "linear,rf,ours", "--datasets", "two"])
     new = _rows(run_dir).iloc[12:]
     assert len(new) == 2 and set(new["model"]) == {"ours"} and set(new["model_version"]) == {"new"}
+    assert "--datasets two`" in (run_dir / "summary.md").read_text()
+
+    # Back on the first checkpoint, the report quotes the runs that made its cells.
+    monkeypatch.undo()
+    bench.main([*args, "--models", "linear,rf,ours", "--report-only"])
+    summary = (run_dir / "summary.md").read_text()
+    assert "--datasets two" not in summary and "2 of 2 datasets complete" in summary
 
 
 def test_regression_records_failures(data_dir, tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+from torch import nn
 
 from pretraining.base import PretrainingModule
 from tabicl.checkpoint import load_checkpoint
@@ -12,6 +13,29 @@ from tabicl.model import TabularConfig, TabularICL
 
 # Architecture switches a run may turn on over a checkpoint trained without them.
 GROWABLE = ("distance_attention", "feature_relevance")
+
+
+def load_grown(model: TabularICL, start: TabularICL) -> None:
+    """Copy ``start``'s weights into ``model``, which may have switches of
+    :data:`GROWABLE` on and more in-context blocks (appended after ``start``'s).
+
+    Whatever is new starts where it changes nothing: a switch's weights as the model
+    initialises them, and a new block with zero residual outputs, so that it passes its
+    input through until training gives it something to add.
+    """
+    state = start.state_dict()
+    n_start = start.config.n_icl_layers
+    if "icl.distance_scale" in state and model.icl.distance_scale is not None:
+        scale = model.icl.distance_scale.detach().clone()  # new blocks' rates start at 0
+        scale[:n_start] = state["icl.distance_scale"]
+        state["icl.distance_scale"] = scale
+    grows = start.config != model.config
+    model.load_state_dict(state, strict=not grows)
+    with torch.no_grad():
+        for block in model.icl.blocks[n_start:]:
+            for residual_output in (block.attn.out, block.mlp.down):
+                nn.init.zeros_(residual_output.weight)
+                nn.init.zeros_(residual_output.bias)
 
 
 class TabularICLModule(PretrainingModule):
@@ -36,7 +60,8 @@ class TabularICLModule(PretrainingModule):
         Exported checkpoint directory whose weights start the run: continues
         pretraining a shipped model on a new schedule. Its config must equal
         ``config``, except that ``config`` may turn ``distance_attention`` or
-        ``feature_relevance`` on, whose new weights start where they change nothing.
+        ``feature_relevance`` on and have more ``n_icl_layers``: the new weights
+        start where they change nothing (:func:`load_grown`).
     """
 
     def __init__(
@@ -59,12 +84,13 @@ class TabularICLModule(PretrainingModule):
                 for name in GROWABLE
                 if getattr(config, name) and not getattr(start.config, name)
             }
-            if replace(start.config, **turned_on) != config:
+            deeper = max(config.n_icl_layers, start.config.n_icl_layers)
+            if replace(start.config, **turned_on, n_icl_layers=deeper) != config:
                 raise ValueError(
                     f"init_from={init_from!r} holds {start.config}, which differs from the "
                     f"configured {config}; make the config match the checkpoint's config.json"
                 )
-            self.model.load_state_dict(start.state_dict(), strict=not turned_on)
+            load_grown(self.model, start)
         self.network = torch.compile(self.model) if compile else self.model
         self.tables_seen = 0
 

@@ -320,18 +320,30 @@ def test_ddp_over_gloo_on_two_cpu_processes(tmp_path):
     assert state["tables_seen"] > alone["tables_seen"]  # both processes' tables are counted
 
 
-@pytest.mark.parametrize("switch", GROWABLE)
-def test_init_from_turns_a_switch_on_where_the_network_was(tmp_path, switch):
+GROWTHS = [{switch: True} for switch in GROWABLE] + [
+    {"n_icl_layers": 4},
+    {"n_icl_layers": 3, "distance_attention": True},
+]
+
+
+@pytest.mark.parametrize("distance_attention", [False, True])
+@pytest.mark.parametrize("growth", GROWTHS, ids=lambda growth: "+".join(growth))
+def test_init_from_grows_the_network_where_it_was(tmp_path, growth, distance_attention):
     torch.manual_seed(0)
-    config = TabularConfig(d_cell=8, d_model=16, n_heads=2, n_icl_layers=2, max_features=6)
+    config = TabularConfig(
+        d_cell=8, d_model=16, n_heads=2, n_icl_layers=2, max_features=6,
+        distance_attention=distance_attention,
+    )  # fmt: skip
     start = TabularICL(config).eval()
     save_checkpoint(start, tmp_path)
-    grown = TabularICLModule(replace(config, **{switch: True}), init_from=str(tmp_path))
+    grown = TabularICLModule(replace(config, **growth), init_from=str(tmp_path))
     x, y = torch.randn(1, 40, 4), torch.randint(0, 3, (1, 30)).float()
     with torch.no_grad():
         torch.testing.assert_close(grown.model.eval()(x, y), start(x, y))
-    with pytest.raises(ValueError, match="make the config match"):
-        TabularICLModule(replace(config, d_model=32), init_from=str(tmp_path))
+    assert grown.model.config.n_icl_layers == growth.get("n_icl_layers", 2)
+    for changed in ({"d_model": 32}, {"n_icl_layers": 1}):
+        with pytest.raises(ValueError, match="make the config match"):
+            TabularICLModule(replace(config, **changed), init_from=str(tmp_path))
 
 
 @pytest.mark.parametrize(

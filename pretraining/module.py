@@ -29,8 +29,8 @@ def load_grown(model: TabularICL, start: TabularICL) -> None:
         scale = model.icl.distance_scale.detach().clone()  # new blocks' rates start at 0
         scale[:n_start] = state["icl.distance_scale"]
         state["icl.distance_scale"] = scale
-    grows = start.config != model.config
-    model.load_state_dict(state, strict=not grows)
+    # Strict over the union: a weight ``model`` lacks is an error, a new one keeps its init.
+    model.load_state_dict({**model.state_dict(), **state})
     with torch.no_grad():
         for block in model.icl.blocks[n_start:]:
             for residual_output in (block.attn.out, block.mlp.down):

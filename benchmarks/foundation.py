@@ -1,6 +1,6 @@
 """Default estimators against LogisticRegression and Ridge with the same 5 folds.
 
-``python -m benchmarks.foundation [--data-dir DIR] [--seeds K] [--out DIR]`` writes
+``python -m benchmarks.foundation [--data-dir DIR] [--seeds K] [--tasks T] [--out DIR]`` writes
 ``scores.csv`` and ``summary.md``. The OpenML sets are chosen by rule, before looking at
 scores: the first five CC18 sets in MANIFEST order with at most 1,000 rows and 40
 features, and the first three CTR23 sets with at most 1,600 rows.
@@ -41,6 +41,7 @@ REGRESSION = [
     ("ctr23", "concrete_compressive_strength"),
     ("ctr23", "energy_efficiency"),
 ]
+TASKS = ("classification", "regression")
 
 
 def score(task: str, model, X, y, train, test) -> tuple[float, float]:
@@ -59,10 +60,17 @@ def score(task: str, model, X, y, train, test) -> tuple[float, float]:
 
 
 def run(
-    data_dir: Path, folds: int, seeds: int = 1, classifier_path=None, regressor_path=None
+    data_dir: Path,
+    folds: int,
+    seeds: int = 1,
+    classifier_path=None,
+    regressor_path=None,
+    tasks: tuple[str, ...] = TASKS,
 ) -> pd.DataFrame:
     rows = []
     for task, sets in (("classification", CLASSIFICATION), ("regression", REGRESSION)):
+        if task not in tasks:
+            continue
         for source, name in sets:
             if source == "sklearn":
                 X, y = load_sklearn(name)
@@ -146,10 +154,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--classifier", default=None, help="checkpoint dir (default: bundled)")
     parser.add_argument("--regressor", default=None, help="checkpoint dir (default: bundled)")
+    parser.add_argument(
+        "--tasks",
+        default=",".join(TASKS),
+        help="comma-separated: scoring one candidate skips the other task's sets",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/foundation"))
     options = parser.parse_args(argv)
+    tasks = tuple(options.tasks.split(","))
+    if unknown := set(tasks) - set(TASKS):
+        parser.error(f"--tasks: unknown {sorted(unknown)}; choose from {', '.join(TASKS)}")
     scores = run(
-        options.data_dir, options.folds, options.seeds, options.classifier, options.regressor
+        options.data_dir,
+        options.folds,
+        options.seeds,
+        options.classifier,
+        options.regressor,
+        tasks,
     )
     options.out.mkdir(parents=True, exist_ok=True)
     scores.to_csv(options.out / "scores.csv", index=False)

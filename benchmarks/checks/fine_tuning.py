@@ -2,7 +2,7 @@
 variant, the mean over the first ``FOLDS`` (default 3) of the benchmark's 3 folds.
 
 A variant is ``steps``, or ``steps:learning_rate:episode_rows``, which overrides the
-estimators' constants for that variant (the defaults' comparison is ``0`` against
+task's ``FINE_TUNING`` budget for that variant (the defaults' comparison is ``0`` against
 ``auto``). The comparison in docs/architecture.md, "Fine-tuning at fit"::
 
     OMP_NUM_THREADS=1 python benchmarks/checks/fine_tuning.py ctr23 \\
@@ -15,16 +15,15 @@ import sys
 from benchmarks.checks import compare_variants
 from tabicl import estimators
 
-defaults = estimators.FINE_TUNE_LEARNING_RATE, estimators.EPISODE_ROWS
+defaults = dict(estimators.FINE_TUNING)
 
 
 def make_model(split, variant):
     steps, *overrides = variant.split(":")
-    learning_rate, episode_rows = defaults
+    budget = defaults[split.task]
     if overrides:
-        learning_rate, episode_rows = float(overrides[0]), int(overrides[1])
-    estimators.FINE_TUNE_LEARNING_RATE = learning_rate
-    estimators.EPISODE_ROWS = episode_rows
+        budget = budget._replace(learning_rate=float(overrides[0]), episode_rows=int(overrides[1]))
+    estimators.FINE_TUNING[split.task] = budget
     return split.Estimator(random_state=0, fine_tune_steps=steps if steps == "auto" else int(steps))
 
 

@@ -1,9 +1,9 @@
 """Default estimators against LogisticRegression and Ridge with the same 5 folds.
 
-``python -m benchmarks.foundation [--data-dir DIR] [--seeds K] [--tasks T] [--out DIR]`` writes
-``scores.csv`` and ``summary.md``. The OpenML sets are chosen by rule, before looking at
-scores: the first five CC18 sets in MANIFEST order with at most 1,000 rows and 40
-features, and the first three CTR23 sets with at most 1,600 rows.
+``python -m benchmarks.foundation [--data-dir DIR] [--seeds K] [--tasks T ...] [--out DIR]``
+writes ``scores.csv`` and ``summary.md``. The OpenML sets are chosen by rule, before
+looking at scores: the first five CC18 sets in MANIFEST order with at most 1,000 rows
+and 40 features, and the first three CTR23 sets with at most 1,600 rows.
 
 Our estimators' score is that of ``random_state=0``. Their ensembles and fine-tuning are
 random, and near a score of 1 a few test rows decide the comparison, so ``--seeds K``
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +42,7 @@ REGRESSION = [
     ("ctr23", "concrete_compressive_strength"),
     ("ctr23", "energy_efficiency"),
 ]
-TASKS = ("classification", "regression")
+SETS = {"classification": CLASSIFICATION, "regression": REGRESSION}
 
 
 def score(task: str, model, X, y, train, test) -> tuple[float, float]:
@@ -65,13 +66,11 @@ def run(
     seeds: int = 1,
     classifier_path=None,
     regressor_path=None,
-    tasks: tuple[str, ...] = TASKS,
+    tasks: Sequence[str] = tuple(SETS),
 ) -> pd.DataFrame:
     rows = []
-    for task, sets in (("classification", CLASSIFICATION), ("regression", REGRESSION)):
-        if task not in tasks:
-            continue
-        for source, name in sets:
+    for task in tasks:
+        for source, name in SETS[task]:
             if source == "sklearn":
                 X, y = load_sklearn(name)
             else:
@@ -156,21 +155,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--regressor", default=None, help="checkpoint dir (default: bundled)")
     parser.add_argument(
         "--tasks",
-        default=",".join(TASKS),
-        help="comma-separated: scoring one candidate skips the other task's sets",
+        nargs="+",
+        choices=list(SETS),
+        default=list(SETS),
+        help="scoring one candidate skips the other task's sets",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/foundation"))
     options = parser.parse_args(argv)
-    tasks = tuple(options.tasks.split(","))
-    if unknown := set(tasks) - set(TASKS):
-        parser.error(f"--tasks: unknown {sorted(unknown)}; choose from {', '.join(TASKS)}")
     scores = run(
         options.data_dir,
         options.folds,
         options.seeds,
         options.classifier,
         options.regressor,
-        tasks,
+        options.tasks,
     )
     options.out.mkdir(parents=True, exist_ok=True)
     scores.to_csv(options.out / "scores.csv", index=False)

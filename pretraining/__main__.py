@@ -4,8 +4,9 @@ The model and the data module are chosen in the config (``class_path``), so tabl
 molecules train through the same ``LightningCLI``; configs compose, e.g.
 ``--config pretraining/configs/cpu.yaml --config pretraining/configs/cpu-regressor.yaml``.
 ``python -m pretraining export CKPT OUT_DIR [--command "..."]`` writes a checkpoint the
-estimators load; ``python -m pretraining curve CKPT... --datasets NAME... --csv F --plot F``
-scores saved checkpoints on real datasets and draws the learning curve.
+estimators load; ``python -m pretraining average DIR DIR... --out DIR`` writes the mean of
+exported checkpoints' weights; ``python -m pretraining curve CKPT... --datasets NAME...
+--csv F --plot F`` scores saved checkpoints on real datasets and draws the learning curve.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI
 
 from benchmarks.datasets import DEFAULT_DATA_DIR
-from pretraining.export import export
+from pretraining.export import average, export
 from pretraining.validation import plot_learning_curve, score_checkpoints
 
 
@@ -28,6 +29,14 @@ def export_main(args: list[str]) -> None:
     parser.add_argument("--command", default="", help="training command for the model card")
     options = parser.parse_args(args)
     print(export(options.checkpoint, options.out_dir, options.command))
+
+
+def average_main(args: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pretraining average")
+    parser.add_argument("checkpoints", nargs="+", help="exported checkpoint directories")
+    parser.add_argument("--out", required=True, help="directory of the averaged checkpoint")
+    options = parser.parse_args(args)
+    print(average(options.checkpoints, options.out))
 
 
 def curve_main(args: list[str]) -> None:
@@ -48,7 +57,7 @@ def curve_main(args: list[str]) -> None:
 
 def cli_main(args: list[str] | None = None) -> None:
     args = sys.argv[1:] if args is None else args
-    subcommands = {"export": export_main, "curve": curve_main}
+    subcommands = {"export": export_main, "average": average_main, "curve": curve_main}
     if args[:1] and args[0] in subcommands:
         subcommands[args[0]](args[1:])
         return

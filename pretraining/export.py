@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from pretraining.module import TabularICLModule
-from tabicl.checkpoint import save_checkpoint
+from tabicl.checkpoint import load_checkpoint, save_checkpoint
 
 
 def export(checkpoint: str | Path, out_dir: str | Path, command: str = "") -> Path:
@@ -24,6 +24,41 @@ def export(checkpoint: str | Path, out_dir: str | Path, command: str = "") -> Pa
     facts = [f"- Tables seen: {state.get('tables_seen', 0):,}"]
     title = f"TabularICL ({module.model.config.task})"
     write_model_card(out_dir, title, module.model, state, checkpoint, command, facts)
+    return out_dir
+
+
+def average(checkpoints: Sequence[str | Path], out_dir: str | Path) -> Path:
+    """Write the mean of exported checkpoints' weights (a weight soup) to ``out_dir``.
+
+    Checkpoints on one pretraining lineage, such as a stage and the stage it continued,
+    lie in one basin: their mean keeps what each stage learned from its own stream of
+    tables (Wortsman et al., 2022, "Model soups").
+
+    Raises
+    ------
+    ValueError
+        If fewer than two checkpoints are given or their architectures differ.
+    """
+    if len(checkpoints) < 2:
+        raise ValueError(f"averaging needs two or more checkpoints, got {len(checkpoints)}")
+    models = [load_checkpoint(checkpoint) for checkpoint in checkpoints]
+    configs = [model.config.to_dict() for model in models]
+    for checkpoint, config in zip(checkpoints[1:], configs[1:], strict=True):
+        if config != configs[0]:
+            raise ValueError(
+                f"{checkpoint} has another architecture than {checkpoints[0]} "
+                f"({config} against {configs[0]}): only one network's weights average"
+            )
+    states = [model.state_dict() for model in models]
+    soup = {name: torch.stack([state[name] for state in states]).mean(0) for name in states[0]}
+    models[0].load_state_dict(soup)
+    out_dir = save_checkpoint(models[0], out_dir)
+    sources = "\n".join(f"- `{checkpoint}`" for checkpoint in checkpoints)
+    (out_dir / "MODEL_CARD.md").write_text(
+        f"# Model card: TabularICL ({configs[0]['task']}), a weight soup\n\n"
+        f"The element-wise mean of the weights of:\n\n{sources}\n\n"
+        "Their own cards say how each was trained.\n"
+    )
     return out_dir
 
 

@@ -346,6 +346,42 @@ def test_init_from_grows_the_network_where_it_was(tmp_path, growth, distance_att
             TabularICLModule(replace(config, **changed), init_from=str(tmp_path))
 
 
+def test_average_writes_the_mean_of_the_weights_of_one_architecture(tmp_path):
+    config = TabularConfig(d_cell=8, d_model=16, n_heads=2, n_icl_layers=2, max_features=6)
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(TabularICL(config))
+        save_checkpoint(models[-1], tmp_path / f"stage{seed}")
+    cli_main(
+        [
+            "average",
+            str(tmp_path / "stage0"),
+            str(tmp_path / "stage1"),
+            "--out",
+            str(tmp_path / "soup"),
+        ]
+    )
+    soup = load_checkpoint(tmp_path / "soup").state_dict()
+    for name, weight in models[0].state_dict().items():
+        torch.testing.assert_close(soup[name], (weight + models[1].state_dict()[name]) / 2)
+    assert "stage1" in (tmp_path / "soup" / "MODEL_CARD.md").read_text()
+
+    save_checkpoint(TabularICL(replace(config, n_icl_layers=3)), tmp_path / "deeper")
+    with pytest.raises(ValueError, match="another architecture"):
+        cli_main(
+            [
+                "average",
+                str(tmp_path / "stage0"),
+                str(tmp_path / "deeper"),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+    with pytest.raises(ValueError, match="two or more"):
+        cli_main(["average", str(tmp_path / "stage0"), "--out", str(tmp_path / "x")])
+
+
 @pytest.mark.parametrize(
     "config", sorted(p.name for p in (ROOT / "pretraining/configs").glob("*.yaml"))
 )

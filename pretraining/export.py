@@ -42,12 +42,12 @@ def average(checkpoints: Sequence[str | Path], out_dir: str | Path) -> Path:
     if len(checkpoints) < 2:
         raise ValueError(f"averaging needs two or more checkpoints, got {len(checkpoints)}")
     models = [load_checkpoint(checkpoint) for checkpoint in checkpoints]
-    configs = [model.config.to_dict() for model in models]
-    for checkpoint, config in zip(checkpoints[1:], configs[1:], strict=True):
-        if config != configs[0]:
+    config = models[0].config
+    for checkpoint, model in zip(checkpoints[1:], models[1:], strict=True):
+        if model.config != config:
             raise ValueError(
                 f"{checkpoint} has another architecture than {checkpoints[0]} "
-                f"({config} against {configs[0]}): only one network's weights average"
+                f"({model.config} against {config}): only one network's weights average"
             )
     states = [model.state_dict() for model in models]
     soup = {name: torch.stack([state[name] for state in states]).mean(0) for name in states[0]}
@@ -55,7 +55,7 @@ def average(checkpoints: Sequence[str | Path], out_dir: str | Path) -> Path:
     out_dir = save_checkpoint(models[0], out_dir)
     sources = "\n".join(f"- `{checkpoint}`" for checkpoint in checkpoints)
     (out_dir / "MODEL_CARD.md").write_text(
-        f"# Model card: TabularICL ({configs[0]['task']}), a weight soup\n\n"
+        f"# Model card: TabularICL ({config.task}), a weight soup\n\n"
         f"The element-wise mean of the weights of:\n\n{sources}\n\n"
         "Their own cards say how each was trained.\n"
     )

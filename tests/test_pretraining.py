@@ -353,33 +353,22 @@ def test_average_writes_the_mean_of_the_weights_of_one_architecture(tmp_path):
         torch.manual_seed(seed)
         models.append(TabularICL(config))
         save_checkpoint(models[-1], tmp_path / f"stage{seed}")
-    cli_main(
-        [
-            "average",
-            str(tmp_path / "stage0"),
-            str(tmp_path / "stage1"),
-            "--out",
-            str(tmp_path / "soup"),
-        ]
-    )
+    save_checkpoint(TabularICL(replace(config, n_icl_layers=3)), tmp_path / "deeper")
+
+    def average(*names):
+        cli_main(
+            ["average", *(str(tmp_path / name) for name in names), "--out", str(tmp_path / "soup")]
+        )
+
+    average("stage0", "stage1")
     soup = load_checkpoint(tmp_path / "soup").state_dict()
     for name, weight in models[0].state_dict().items():
         torch.testing.assert_close(soup[name], (weight + models[1].state_dict()[name]) / 2)
     assert "stage1" in (tmp_path / "soup" / "MODEL_CARD.md").read_text()
-
-    save_checkpoint(TabularICL(replace(config, n_icl_layers=3)), tmp_path / "deeper")
     with pytest.raises(ValueError, match="another architecture"):
-        cli_main(
-            [
-                "average",
-                str(tmp_path / "stage0"),
-                str(tmp_path / "deeper"),
-                "--out",
-                str(tmp_path / "x"),
-            ]
-        )
+        average("stage0", "deeper")
     with pytest.raises(ValueError, match="two or more"):
-        cli_main(["average", str(tmp_path / "stage0"), "--out", str(tmp_path / "x")])
+        average("stage0")
 
 
 @pytest.mark.parametrize(

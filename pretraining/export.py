@@ -30,9 +30,11 @@ def export(checkpoint: str | Path, out_dir: str | Path, command: str = "") -> Pa
 def average(checkpoints: Sequence[str | Path], out_dir: str | Path) -> Path:
     """Write the mean of exported checkpoints' weights (a weight soup) to ``out_dir``.
 
-    Checkpoints on one pretraining lineage, such as a stage and the stage it continued,
-    lie in one basin: their mean keeps what each stage learned from its own stream of
-    tables (Wortsman et al., 2022, "Model soups").
+    Only checkpoints that start from one set of weights (a stage and the stage it
+    continued, or two continuations of one stage) lie in one basin where their mean is a
+    working network (Wortsman et al., 2022, "Model soups"). Whether it predicts better
+    than either is for the benchmarks to say: none of the soups in docs/pretraining.md
+    (stages 13 and 14) did.
 
     Raises
     ------

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -369,6 +370,43 @@ def test_average_writes_the_mean_of_the_weights_of_one_architecture(tmp_path):
         average("stage0", "deeper")
     with pytest.raises(ValueError, match="two or more"):
         average("stage0")
+
+
+def _merged_yaml(*names: str) -> dict:
+    """The configs ``names`` composed as ``--config`` composes them: later keys win."""
+
+    def merge(base: dict, overlay: dict) -> dict:
+        merged = dict(base)
+        for key, value in overlay.items():
+            both_dicts = isinstance(value, dict) and isinstance(merged.get(key), dict)
+            merged[key] = merge(merged[key], value) if both_dicts else value
+        return merged
+
+    merged: dict = {}
+    for name in names:
+        merged = merge(merged, yaml.safe_load((ROOT / "pretraining/configs" / name).read_text()))
+    return merged
+
+
+@pytest.mark.parametrize(
+    "configs",
+    [
+        ("cpu.yaml",),
+        ("cpu.yaml", "cpu-regressor.yaml"),
+        ("gpu.yaml",),
+        ("gpu.yaml", "gpu-regressor.yaml"),
+    ],
+)
+def test_configs_that_continue_a_bundled_checkpoint_build_from_it(configs):
+    """A network that differs from its ``init_from`` stops a run at its start: on a lent
+    GPU, after the machine's start has been paid for (gpu.yaml once lacked distance attention)."""
+    model = _merged_yaml(*configs)["model"]["init_args"]
+    module = TabularICLModule(
+        config=TabularConfig(**model["config"]), init_from=str(ROOT / model["init_from"])
+    )
+    bundled = load_checkpoint(ROOT / model["init_from"])
+    for name, weights in bundled.state_dict().items():
+        torch.testing.assert_close(module.model.state_dict()[name], weights)
 
 
 @pytest.mark.parametrize(

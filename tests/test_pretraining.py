@@ -372,35 +372,33 @@ def test_average_writes_the_mean_of_the_weights_of_one_architecture(tmp_path):
         average("stage0")
 
 
-def _merged_yaml(*names: str) -> dict:
-    """The configs ``names`` composed as ``--config`` composes them: later keys win."""
+# Overlays of another config: they are composed on top of it, never run alone.
+OVERLAYS = {
+    "gpu-regressor.yaml": "gpu.yaml",
+    "cpu-regressor.yaml": "cpu.yaml",
+    "multi-gpu.yaml": "gpu.yaml",
+}
 
-    def merge(base: dict, overlay: dict) -> dict:
-        merged = dict(base)
-        for key, value in overlay.items():
-            both_dicts = isinstance(value, dict) and isinstance(merged.get(key), dict)
-            merged[key] = merge(merged[key], value) if both_dicts else value
-        return merged
 
-    merged: dict = {}
-    for name in names:
-        merged = merge(merged, yaml.safe_load((ROOT / "pretraining/configs" / name).read_text()))
-    return merged
+def _composed_config(config: str, capsys) -> dict:
+    """``config`` (on its base, for an overlay) as the CLI composes it, via --print_config."""
+    names = [OVERLAYS[config], config] if config in OVERLAYS else [config]
+    arguments = [
+        a for name in names for a in ("--config", str(ROOT / "pretraining/configs" / name))
+    ]
+    with pytest.raises(SystemExit) as stopped:
+        cli_main(["fit", *arguments, "--print_config"])
+    assert stopped.value.code in (0, None)
+    return yaml.safe_load(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize(
-    "configs",
-    [
-        ("cpu.yaml",),
-        ("cpu.yaml", "cpu-regressor.yaml"),
-        ("gpu.yaml",),
-        ("gpu.yaml", "gpu-regressor.yaml"),
-    ],
+    "config", ["cpu.yaml", "cpu-regressor.yaml", "gpu.yaml", "gpu-regressor.yaml"]
 )
-def test_configs_that_continue_a_bundled_checkpoint_build_from_it(configs):
+def test_configs_that_continue_a_bundled_checkpoint_build_from_it(config, capsys):
     """A network that differs from its ``init_from`` stops a run at its start: on a lent
     GPU, after the machine's start has been paid for (gpu.yaml once lacked distance attention)."""
-    model = _merged_yaml(*configs)["model"]["init_args"]
+    model = _composed_config(config, capsys)["model"]["init_args"]
     module = TabularICLModule(
         config=TabularConfig(**model["config"]), init_from=str(ROOT / model["init_from"])
     )
@@ -414,12 +412,4 @@ def test_configs_that_continue_a_bundled_checkpoint_build_from_it(configs):
 )
 def test_every_config_parses(config, capsys):
     """Configs that need a GPU or a cluster are never run here: at least they parse."""
-    arguments = ["fit", "--config", str(ROOT / "pretraining/configs" / config), "--print_config"]
-    overlays = {"gpu-regressor.yaml": "gpu.yaml", "cpu-regressor.yaml": "cpu.yaml"}
-    overlays["multi-gpu.yaml"] = "gpu.yaml"
-    if config in overlays:
-        arguments[1:1] = ["--config", str(ROOT / "pretraining/configs" / overlays[config])]
-    with pytest.raises(SystemExit) as stopped:
-        cli_main(arguments)
-    assert stopped.value.code in (0, None)
-    assert "class_path" in capsys.readouterr().out
+    assert "class_path" in _composed_config(config, capsys)["model"]
